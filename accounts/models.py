@@ -1,0 +1,210 @@
+"""Tenancy: the domain tree, accounts, users, roles and their per-command rules.
+
+Visibility is one rule, applied through `visible_to(caller)` on every queryset here
+(root admin: everything; domain admin: its domain subtree; user: its own account).
+"""
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.db import models
+from django.db.models import Q
+
+from .choices import AccountState, AccountType, DomainState, Permission, RoleType, UserState
+
+
+class DomainQuerySet(models.QuerySet):
+    def visible_to(self, caller) -> "DomainQuerySet":
+        account = caller.account
+        if account.type == AccountType.ADMIN:
+            return self
+        if account.type == AccountType.DOMAIN_ADMIN:
+            return self.filter(path__startswith=account.domain.path)
+        return self.filter(pk=account.domain_id)
+
+
+class Domain(models.Model):
+    """A node of the domain tree. `path` is "/" for ROOT and "/a/b/" below it, so a subtree is
+    one indexed prefix query."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=255)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    path = models.CharField(max_length=1024, unique=True, db_index=True)
+    level = models.PositiveIntegerField(default=0)
+    network_domain = models.CharField(max_length=255, blank=True, default="")
+    state = models.CharField(max_length=16, choices=DomainState.choices, default=DomainState.ACTIVE)
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = DomainQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "name"], name="domain_unique_name_in_parent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_path
+
+    @property
+    def is_root(self) -> bool:
+        return self.parent_id is None
+
+    @property
+    def display_path(self) -> str:
+        """CloudStack's response form: ROOT, ROOT/a, ROOT/a/b."""
+        return "ROOT" + self.path.rstrip("/") if self.path != "/" else "ROOT"
+
+    def is_in_subtree_of(self, other: "Domain") -> bool:
+        return self.path.startswith(other.path)
+
+
+class Role(models.Model):
+    """A CloudStack dynamic role: a role type that caps what it may ever do, and ordered
+    allow/deny rules on command names (wildcards allowed)."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=16, choices=RoleType.choices)
+    description = models.TextField(blank=True, default="")
+    is_default = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RolePermission(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="permissions")
+    rule = models.CharField(max_length=255)
+    permission = models.CharField(max_length=8, choices=Permission.choices)
+    description = models.TextField(blank=True, default="")
+    sort_order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["role_id", "sort_order", "id"]
+        constraints = [models.UniqueConstraint(fields=["role", "rule"], name="rolepermission_unique_rule")]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.permission} {self.rule}"
+
+
+class AccountQuerySet(models.QuerySet):
+    def visible_to(self, caller) -> "AccountQuerySet":
+        account = caller.account
+        if account.type == AccountType.ADMIN:
+            return self
+        if account.type == AccountType.DOMAIN_ADMIN:
+            return self.filter(domain__path__startswith=account.domain.path)
+        return self.filter(pk=account.pk)
+
+
+class Account(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=255)
+    type = models.IntegerField(choices=AccountType.choices, default=AccountType.USER)
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="accounts")
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="accounts")
+    state = models.CharField(max_length=16, choices=AccountState.choices, default=AccountState.ENABLED)
+    network_domain = models.CharField(max_length=255, blank=True, default="")
+    is_default = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = AccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["domain", "name"], name="account_unique_name_in_domain")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.domain.display_path})"
+
+    @property
+    def is_root_admin(self) -> bool:
+        return self.type == AccountType.ADMIN
+
+    @property
+    def is_domain_admin(self) -> bool:
+        return self.type == AccountType.DOMAIN_ADMIN
+
+
+class UserQuerySet(models.QuerySet):
+    def visible_to(self, caller) -> "UserQuerySet":
+        account = caller.account
+        if account.type == AccountType.ADMIN:
+            return self
+        if account.type == AccountType.DOMAIN_ADMIN:
+            return self.filter(domain__path__startswith=account.domain.path)
+        return self.filter(account_id=account.pk)
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+    use_in_migrations = True
+
+
+class User(AbstractBaseUser):
+    """A person or program acting for an account. Usernames are unique within a domain."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    username = models.CharField(max_length=255)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="users")
+    # Denormalised from account.domain so that the uniqueness rule is a database constraint.
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="users")
+    firstname = models.CharField(max_length=255, blank=True, default="")
+    lastname = models.CharField(max_length=255, blank=True, default="")
+    email = models.CharField(max_length=255, blank=True, default="")
+    timezone = models.CharField(max_length=64, blank=True, default="")
+    state = models.CharField(max_length=16, choices=UserState.choices, default=UserState.ENABLED)
+    is_default = models.BooleanField(default=False)
+    api_key = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    secret_key_encrypted = models.TextField(blank=True, default="")
+    failed_login_attempts = models.PositiveIntegerField(default=0)
+    login_locked_until = models.DateTimeField(null=True, blank=True)
+    password_is_default = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    USERNAME_FIELD = "username"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["domain", "username"], name="user_unique_name_in_domain")]
+
+    def __str__(self) -> str:
+        return f"{self.username} ({self.domain.display_path})"
+
+    # Django admin and auth integration: root admins are the staff.
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return self.state == UserState.ENABLED and self.account.state == AccountState.ENABLED
+
+    @property
+    def is_staff(self) -> bool:
+        return self.account.type == AccountType.ADMIN
+
+    @property
+    def is_superuser(self) -> bool:
+        return self.is_staff
+
+    def has_perm(self, perm, obj=None) -> bool:
+        return self.is_active and self.is_superuser
+
+    def has_perms(self, perm_list, obj=None) -> bool:
+        return self.is_active and self.is_superuser
+
+    def has_module_perms(self, app_label) -> bool:
+        return self.is_active and self.is_superuser
+
+    def get_full_name(self) -> str:
+        return f"{self.firstname} {self.lastname}".strip() or self.username
+
+    def get_short_name(self) -> str:
+        return self.firstname or self.username

@@ -1,0 +1,98 @@
+"""/client/api: the CloudStack-compatible endpoint. It parses, authenticates, checks the role,
+validates parameters and calls the command; commands call one service function each."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from accounts import auth
+from accounts.access import role_allows
+from portal import jobs
+from portal.errors import ApiError, Unauthorized, UnsupportedAction
+
+from . import dispatch, throttle
+from .registry import get_command
+from .render import respond, respond_error
+
+log = logging.getLogger("nubo.api")
+
+AUTHENTICATORS = {"login", "logout"}
+
+
+def first_values(request: HttpRequest) -> dict[str, str]:
+    """The servlet's parameter map: form body, then the query string overriding it; the first
+    value of a repeated name."""
+    params: dict[str, str] = {}
+    if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+        for key in request.POST:
+            params[key] = request.POST.getlist(key)[0]
+    for key in request.GET:
+        params[key] = request.GET.getlist(key)[0]
+    return params
+
+
+def response_format(raw: dict[str, str]) -> str:
+    value = next((v for k, v in raw.items() if k.lower() == "response"), "xml")
+    return "json" if value.lower() == "json" else "xml"
+
+
+@csrf_exempt
+def api(request: HttpRequest) -> HttpResponse:
+    if request.method not in ("GET", "POST"):
+        return respond_error("errorresponse", 405, "The API accepts GET and POST only", None, "xml")
+    raw = first_values(request)
+    fmt = response_format(raw)
+    name = raw.get("command") or next((v for k, v in raw.items() if k.lower() == "command"), "")
+    command_cls = get_command(name)
+    response_name = command_cls.get_response_name() if command_cls else "errorresponse"
+    try:
+        if not name:
+            raise UnsupportedAction("Invalid request, no command sent")
+        if name in AUTHENTICATORS:
+            from accounts.views_api import authenticator
+
+            return authenticator(request, name, raw, fmt)
+        if command_cls is None:
+            raise UnsupportedAction(f"Unknown API command: {name}")
+        if "signature" in {k.lower() for k in raw}:
+            caller = auth.api_key_user(raw)
+        else:
+            caller = auth.session_user(request, raw)
+            if caller is None:
+                raise Unauthorized(auth.BAD_CREDENTIALS)
+        throttle.check(caller)
+        if not role_allows(caller.account.role, name, command_cls.roles):
+            raise Unauthorized(f"The given command '{name}' either does not exist, is not available for user.")
+        if command_cls.post_only and request.method != "POST":
+            raise ApiError(f"Please use HTTP POST for {name}", errorcode=405)
+        data = dispatch.normalise(raw, name)
+        params = dispatch.validate(command_cls, data, caller)
+        body = execute(command_cls, params, data, caller, request)
+        return respond(response_name, body, fmt)
+    except ApiError as exc:
+        if exc.errorcode == 432:
+            response_name = "errorresponse"
+        return respond_error(response_name, exc.errorcode, exc.message, exc.cserrorcode, fmt)
+    except Exception:  # noqa: BLE001 - never a traceback to the client
+        log.exception("API command %s failed", name)
+        return respond_error(response_name, 530, jobs.INTERNAL_ERROR_TEXT, 9999, fmt)
+
+
+def execute(command_cls, params: dict[str, Any], data: dict[str, Any], caller, request) -> dict[str, Any]:
+    command = command_cls(caller, request=request)
+    if command_cls.is_async:
+        with transaction.atomic():
+            instance = command.create(params) if command_cls.is_async_create() else command.instance_of(params)
+            job = jobs.submit(command_cls, data, caller, instance=instance)
+        body: dict[str, Any] = {}
+        if command_cls.is_async_create() and instance is not None:
+            body["id"] = str(instance.uuid)
+        body["jobid"] = str(job.uuid)
+        return body
+    with transaction.atomic():
+        result = command.execute(params)
+        return dispatch.serialize(command_cls, result, caller, params)
