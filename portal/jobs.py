@@ -125,7 +125,7 @@ def reap_lost_jobs() -> int:
         if _finish(job, JobStatus.FAILED, 530, {"errorcode": 530, "errortext": LOST_TEXT}):
             reaped += 1
             command_cls = get_command(job.command)
-            if command_cls is not None and hasattr(command_cls, "on_lost"):
+            if command_cls is not None:
                 try:
                     command_cls.on_lost(job)
                 except Exception:  # noqa: BLE001

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -113,6 +114,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticroot"
+# Static files are served by the app itself (whitenoise), straight from the finders, so a server
+# started without collectstatic (tests, e2e) serves them too.
+WHITENOISE_USE_FINDERS = True
 NUBO_ASSETS_DIR = BASE_DIR / "node_modules"  # pinned front-end packages (npm ci)
 if NUBO_ASSETS_DIR.exists():
     STATICFILES_DIRS.append(("vendor", NUBO_ASSETS_DIR))

@@ -78,6 +78,10 @@ class Command:
         """The object the job acts on (jobinstancetype/jobinstanceid), if any."""
         return params.get("id") if hasattr(params.get("id"), "uuid") else None
 
+    @classmethod
+    def on_lost(cls, job) -> None:
+        """Called by the reaper when the worker running `job` died: release what it held."""
+
     def job_progress(self, percent: int, text: str = "") -> None:
         if self.job is not None:
             from portal.jobs import set_progress

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Start the local services Nubo uses, when they are not already answering.
+#
+#   scripts/services.sh start-redis      Redis at REDIS_URL (default redis://127.0.0.1:6379/0)
+#   scripts/services.sh start-postgres   PostgreSQL at DATABASE_URL (default
+#                                        postgresql://postgres@127.0.0.1:5432/nubo), then create
+#                                        its role and database when they are missing
+#   scripts/services.sh status           one line per service
+#
+# Idempotent: a service that answers is left alone. Only services on this machine are started;
+# for a remote URL the script only checks that it answers.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO_DIR="$PWD"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+REDIS_WAIT_SECONDS=10
+POSTGRES_WAIT_SECONDS=30
+
+# --- Redis -------------------------------------------------------------------------------------
+
+start_redis() {
+    local url="${REDIS_URL:-$DEFAULT_REDIS_URL}"
+    redis_answers "$url" && return 0
+    parse_url "$url" || die "REDIS_URL is not a URL: $url"
+    local host="${URL_HOST:-127.0.0.1}" port="${URL_PORT:-6379}"
+    is_local_host "$host" ||
+        die "no Redis answers at $url. Start that server, or unset REDIS_URL to use a local one."
+    have redis-server ||
+        die "no Redis answers at $url and redis-server is not installed: run 'make deps' as root, or: sudo apt-get install -y redis-server"
+
+    local log="$REPO_DIR/var/log/redis.log" auth=()
+    mkdir -p "$REPO_DIR/var/log"
+    [ -n "$URL_PASSWORD" ] && auth=(--requirepass "$URL_PASSWORD")
+    say "Starting redis-server on port $port (log: var/log/redis.log)"
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$port" --save "" --appendonly no \
+        --logfile "$log" "${auth[@]}" ||
+        die "redis-server failed to start; see $log"
+    wait_until "$REDIS_WAIT_SECONDS" redis_answers "$url" ||
+        die "redis-server started but did not answer at $url within ${REDIS_WAIT_SECONDS} s; see $log"
+}
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+
+pg_parse() {
+    PG_URL="${DATABASE_URL:-$DEFAULT_TEST_DATABASE_URL}"
+    parse_url "$PG_URL" || die "DATABASE_URL is not a URL: $PG_URL"
+    case "$URL_SCHEME" in
+        postgres | postgresql) ;;
+        *) die "DATABASE_URL must be a postgresql:// URL here, not $URL_SCHEME://" ;;
+    esac
+    PG_HOST="${URL_HOST:-127.0.0.1}"
+    PG_PORT="${URL_PORT:-5432}"
+    PG_USER="${URL_USER:-postgres}"
+    PG_PASSWORD="$URL_PASSWORD"
+    PG_DB="${URL_PATH:-nubo}"
+}
+
+# The local cluster (version and name) that listens on PG_PORT, from Debian's pg_lsclusters;
+# creates the default cluster when the server package is installed but has none.
+pg_local_cluster() {
+    local cluster version
+    cluster="$(pg_lsclusters -h 2>/dev/null | awk -v p="$PG_PORT" '$3 == p { print $1, $2; exit }')"
+    if [ -z "$cluster" ] && [ -z "$(pg_lsclusters -h 2>/dev/null)" ] && [ "$PG_PORT" = 5432 ] && is_root; then
+        version="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf "%f\n" 2>/dev/null | sort -V | tail -n 1)"
+        [ -n "$version" ] || die "no PostgreSQL server found under /usr/lib/postgresql"
+        say "Creating PostgreSQL cluster $version/main" >&2
+        pg_createcluster "$version" main >&2
+        cluster="$version main"
+    fi
+    [ -n "$cluster" ] ||
+        die "no local PostgreSQL cluster listens on port $PG_PORT (pg_lsclusters: $(pg_lsclusters -h 2>/dev/null | awk '{print $1 "/" $2 ":" $3}' | tr '\n' ' '))"
+    printf '%s\n' "$cluster"
+}
+
+pg_start_local() {
+    { have pg_ctlcluster && have pg_lsclusters; } ||
+        die "no PostgreSQL answers at $PG_HOST:$PG_PORT and the server is not installed: run 'make deps' as root, or: sudo apt-get install -y postgresql"
+    local cluster version name
+    cluster="$(pg_local_cluster)"
+    read -r version name <<<"$cluster"
+    say "Starting PostgreSQL cluster $version/$name on port $PG_PORT"
+    pg_ctlcluster --skip-systemctl-redirect "$version" "$name" start ||
+        die "pg_ctlcluster could not start $version/$name; see /var/log/postgresql/postgresql-$version-$name.log"
+    wait_until "$POSTGRES_WAIT_SECONDS" pg_answers "$PG_HOST" "$PG_PORT" ||
+        die "PostgreSQL $version/$name started but did not answer at $PG_HOST:$PG_PORT within ${POSTGRES_WAIT_SECONDS} s; see /var/log/postgresql/postgresql-$version-$name.log"
+}
+
+# pg_try_url: connect with DATABASE_URL itself; the error text goes to PG_ERROR.
+pg_try_url() {
+    PG_ERROR="$(PGCONNECT_TIMEOUT=5 psql "$PG_URL" -wXqtA -c 'SELECT 1' </dev/null 2>&1 >/dev/null)" && return 0
+    return 1
+}
+
+# pg_psql ARGS...: psql with the URL's password (if any) and a connect timeout.
+pg_psql() {
+    if [ -n "$PG_PASSWORD" ]; then
+        PGPASSWORD="$PG_PASSWORD" PGCONNECT_TIMEOUT=5 psql "$@"
+    else
+        PGCONNECT_TIMEOUT=5 psql "$@"
+    fi
+}
+
+# pg_admin: run SQL from stdin (psql variables u, p, d set) as someone allowed to create roles
+# and databases: the URL's own user on database "postgres", else (root, local server) the
+# postgres OS user over the Unix socket.
+pg_admin() {
+    local vars=(-v "u=$PG_USER" -v "p=$PG_PASSWORD" -v "d=$PG_DB" -v ON_ERROR_STOP=1 -XqtA)
+    local conn=(-h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres)
+    if pg_psql "${conn[@]}" -wXqtA -c 'SELECT 1' </dev/null >/dev/null 2>&1; then
+        pg_psql "${conn[@]}" -w "${vars[@]}"
+    elif is_root && is_local_host "$PG_HOST" && id postgres >/dev/null 2>&1; then
+        (cd / && runuser -u postgres -- psql -p "$PG_PORT" "${vars[@]}")
+    else
+        return 1
+    fi
+}
+
+pg_ensure_role_and_database() {
+    pg_try_url && return 0
+    local first_error="$PG_ERROR" exists
+    exists="$(pg_admin <<<"SELECT count(*) FROM pg_roles WHERE rolname = :'u';")" ||
+        die "cannot connect to $PG_URL ($first_error) and cannot connect as an administrator to create its role and database. Create them yourself, or set DATABASE_URL to a database you can use."
+    if [ "$exists" = 0 ]; then
+        say "Creating PostgreSQL role $PG_USER"
+        if [ -n "$PG_PASSWORD" ]; then
+            pg_admin <<<"CREATE ROLE :\"u\" LOGIN CREATEDB PASSWORD :'p';"
+        else
+            pg_admin <<<"CREATE ROLE :\"u\" LOGIN CREATEDB;"
+        fi
+    fi
+    exists="$(pg_admin <<<"SELECT count(*) FROM pg_database WHERE datname = :'d';")"
+    if [ "$exists" = 0 ]; then
+        say "Creating PostgreSQL database $PG_DB (owner $PG_USER)"
+        pg_admin <<<"CREATE DATABASE :\"d\" OWNER :\"u\";"
+    fi
+    pg_try_url && return 0
+
+    # Debian's default pg_hba.conf asks for a password over TCP; a URL without one (the default
+    # postgresql://postgres@127.0.0.1:5432/nubo) then cannot log in. On a local server, as root,
+    # let that one role in from loopback without a password.
+    if [[ $PG_ERROR == *"password authentication failed"* || $PG_ERROR == *"no password supplied"* ]] &&
+        [ -z "$PG_PASSWORD" ] && is_root && is_local_host "$PG_HOST"; then
+        local hba marker="# added by Nubo scripts/services.sh: passwordless loopback login for the test database"
+        hba="$(cd / && runuser -u postgres -- psql -p "$PG_PORT" -XqtA -c 'SHOW hba_file')"
+        if ! grep -qF "$marker" "$hba"; then
+            say "Allowing role $PG_USER to log in without a password from 127.0.0.1 and ::1 ($hba)"
+            {
+                printf '%s\n' "$marker"
+                printf 'host all %s 127.0.0.1/32 trust\n' "$PG_USER"
+                printf 'host all %s ::1/128 trust\n' "$PG_USER"
+                cat "$hba"
+            } >"$hba.nubo-new"
+            chown --reference="$hba" "$hba.nubo-new"
+            chmod --reference="$hba" "$hba.nubo-new"
+            mv "$hba.nubo-new" "$hba"
+            (cd / && runuser -u postgres -- psql -p "$PG_PORT" -XqtA -c 'SELECT pg_reload_conf()' >/dev/null)
+            sleep 0.5
+        fi
+        pg_try_url && return 0
+    fi
+    die "cannot connect to $PG_URL: $PG_ERROR"
+}
+
+start_postgres() {
+    pg_parse
+    have psql ||
+        die "psql is not installed: run 'make deps' as root, or: sudo apt-get install -y postgresql-client"
+    if ! pg_answers "$PG_HOST" "$PG_PORT"; then
+        is_local_host "$PG_HOST" ||
+            die "no PostgreSQL answers at $PG_HOST:$PG_PORT. Start that server, or set DATABASE_URL to one that runs."
+        pg_start_local
+    fi
+    pg_ensure_role_and_database
+}
+
+# --- status ------------------------------------------------------------------------------------
+
+status() {
+    local url="${REDIS_URL:-$DEFAULT_REDIS_URL}"
+    if redis_answers "$url"; then say "redis     OK    $url"; else say "redis     DOWN  $url"; fi
+    pg_parse
+    if pg_answers "$PG_HOST" "$PG_PORT"; then
+        say "postgres  OK    $PG_HOST:$PG_PORT"
+    else
+        say "postgres  DOWN  $PG_HOST:$PG_PORT"
+    fi
+}
+
+case "${1:-}" in
+    start-redis) start_redis ;;
+    start-postgres) start_postgres ;;
+    status) status ;;
+    *)
+        say "usage: $0 start-redis|start-postgres|status" >&2
+        exit 2
+        ;;
+esac
