@@ -8,4 +8,23 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("login", account_views.login_view, name="login"),
     path("logout", account_views.logout_view, name="logout"),
+    # the caller's own account
+    path("account", account_views.my_account, name="my-account"),
+    path("account/keys", account_views.my_account_keys, name="my-account-keys"),
+    path("account/password", account_views.change_password, name="change-password"),
+    # admin pages (root admin, domain admin): 404 for plain users
+    path("domains", account_views.domain_list, name="domains"),
+    path("domains/new", account_views.domain_create, name="domain-create"),
+    path("domains/<uuid:uuid>/delete", account_views.domain_delete, name="domain-delete"),
+    path("accounts", account_views.account_list, name="accounts"),
+    path("accounts/new", account_views.account_create, name="account-create"),
+    path("accounts/<uuid:uuid>", account_views.account_detail, name="account-detail"),
+    path("accounts/<uuid:uuid>/<str:action>", account_views.account_action, name="account-action"),
+    path("users", account_views.user_list, name="users"),
+    path("users/new", account_views.user_create, name="user-create"),
+    path("users/<uuid:uuid>/keys", account_views.user_keys, name="user-keys"),
+    path("users/<uuid:uuid>/<str:action>", account_views.user_action, name="user-action"),
+    # everyone, scoped
+    path("events", views.event_list, name="events"),
+    path("jobs", views.job_list, name="jobs"),
 ]

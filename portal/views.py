@@ -1,8 +1,69 @@
-"""The UI shell: navigation context and the dashboard."""
+"""The UI shell: navigation, the helpers every UI view uses, the dashboard, events and jobs.
+
+Every queryset here goes through `visible_to(caller)`; admin pages answer 404 to plain users,
+exactly as they answer an object the caller may not see."""
 from __future__ import annotations
 
+from functools import wraps
+
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page, Paginator
+from django.http import Http404, HttpRequest
 from django.shortcuts import render
+from django.urls import reverse
+
+from .models import AsyncJob, Event, JobStatus
+
+PAGE_SIZE = 20
+
+
+# -- helpers for UI views ---------------------------------------------------------------------------
+def is_admin(user) -> bool:
+    """Root admins and domain admins see the admin pages (each scoped to what it may see)."""
+    return user.is_authenticated and (user.account.is_root_admin or user.account.is_domain_admin)
+
+
+def admin_required(view):
+    """Logged in, and an admin; a plain user gets 404, as for anything it may not see."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not is_admin(request.user):
+            raise Http404("No such page")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def paginate(request: HttpRequest, queryset, per_page: int = PAGE_SIZE) -> Page:
+    """One page of an ordered queryset, from ?page= (bad or out-of-range values are tolerated)."""
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+# Navigation: (label, url name, admins only). The current item is the longest matching prefix.
+NAVIGATION = (
+    ("Dashboard", "dashboard", False),
+    ("Domains", "domains", True),
+    ("Accounts", "accounts", True),
+    ("Users", "users", True),
+    ("Events", "events", False),
+    ("Async jobs", "jobs", False),
+    ("My account", "my-account", False),
+)
+
+
+def navigation(request: HttpRequest) -> list[dict]:
+    admin = is_admin(request.user)
+    items = [{"label": label, "url": reverse(name)} for label, name, admin_only in NAVIGATION if admin or not admin_only]
+    # A view answering a POST elsewhere may name the section it belongs to (request.nubo_section).
+    path = getattr(request, "nubo_section", None) or request.path
+    path = path.rstrip("/") + "/"
+    best = max((item for item in items if path.startswith(item["url"].rstrip("/") + "/")),
+               key=lambda item: len(item["url"]), default=None)
+    for item in items:
+        item["current"] = item is best
+    return items
 
 
 def shell_context(request) -> dict:
@@ -11,10 +72,42 @@ def shell_context(request) -> dict:
         return {}
     return {
         "nubo_caller": user,
+        "nubo_is_admin": is_admin(user),
+        "nubo_nav": navigation(request),
         "nubo_default_password": user.account.is_root_admin and user.password_is_default,
     }
 
 
+# -- pages ------------------------------------------------------------------------------------------
 @login_required
 def dashboard(request):
-    return render(request, "portal/dashboard.html", {})
+    from accounts.views import visible_accounts, visible_users  # the tenancy app's scoped querysets
+    from accounts.models import Domain
+
+    caller = request.user
+    context = {
+        "events": Event.objects.visible_to(caller)[:10],
+        "running_jobs": AsyncJob.objects.visible_to(caller).filter(status=JobStatus.PENDING)[:10],
+    }
+    if is_admin(caller):
+        context["counts"] = [
+            ("Domains", Domain.objects.visible_to(caller).count(), reverse("domains")),
+            ("Accounts", visible_accounts(caller).count(), reverse("accounts")),
+            ("Users", visible_users(caller).count(), reverse("users")),
+        ]
+    else:
+        context["account"] = caller.account
+        context["account_users"] = visible_users(caller).count()
+    return render(request, "portal/dashboard.html", context)
+
+
+@login_required
+def event_list(request):
+    events = Event.objects.visible_to(request.user).order_by("-created", "-id")
+    return render(request, "portal/events.html", {"page": paginate(request, events)})
+
+
+@login_required
+def job_list(request):
+    jobs = AsyncJob.objects.visible_to(request.user).select_related("user", "account").order_by("-created", "-id")
+    return render(request, "portal/jobs.html", {"page": paginate(request, jobs)})

@@ -1,0 +1,154 @@
+"""Tenancy UI forms. They check shape (required, lengths, e-mail, choices among what the caller
+may see); the rules themselves live in accounts.services, whose errors `add_service_error` puts
+next to the field they are about."""
+from __future__ import annotations
+
+from django import forms
+
+from portal.errors import ApiError
+
+from .choices import AccountType
+
+
+class ServiceForm(forms.Form):
+    """A form whose cleaned data goes to one service function.
+
+    `service_error_fields` maps a phrase of a service error message (lower case) to the field
+    the message is about; the first match wins, anything else is a form-level error."""
+
+    service_error_fields: tuple[tuple[str, str], ...] = ()
+
+    def service_error_field(self, exc: ApiError) -> str | None:
+        text = exc.message.lower()
+        for phrase, field in self.service_error_fields:
+            if phrase in text and field in self.fields:
+                return field
+        return None
+
+    def add_service_error(self, exc: ApiError) -> None:
+        self.add_error(self.service_error_field(exc), exc.message)
+
+
+def _password_field(label: str, autocomplete: str, **kwargs) -> forms.CharField:
+    return forms.CharField(label=label, strip=False, max_length=255,
+                           widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}), **kwargs)
+
+
+class DomainChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return obj.display_path
+
+
+class AccountChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return f"{obj.name} ({obj.domain.display_path})"
+
+
+# -- login and own account ---------------------------------------------------------------------------
+class LoginForm(forms.Form):
+    username = forms.CharField(label="Username", max_length=255,
+                               widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}))
+    password = _password_field("Password", "current-password")
+    domain = forms.CharField(label="Domain", max_length=1024, required=False,
+                             help_text='Domain path, for example "/" or "/corp". Leave empty for ROOT.',
+                             widget=forms.TextInput(attrs={"placeholder": "/"}))
+
+
+class PasswordChangeForm(ServiceForm):
+    current_password = _password_field("Current password", "current-password")
+    new_password = _password_field("New password", "new-password")
+    new_password_again = _password_field("New password (again)", "new-password")
+
+    service_error_fields = (("current password", "current_password"), ("password", "new_password"))
+
+    def clean(self):
+        data = super().clean()
+        new, again = data.get("new_password"), data.get("new_password_again")
+        if new and again and new != again:
+            self.add_error("new_password_again", "The two new passwords differ")
+        if new and data.get("current_password") and new == data["current_password"]:
+            self.add_error("new_password", "Choose a password different from the current one")
+        return data
+
+
+# -- domains ----------------------------------------------------------------------------------------
+class DomainForm(ServiceForm):
+    name = forms.CharField(label="Name", max_length=255)
+    parent = DomainChoiceField(label="Parent domain", queryset=None, to_field_name="uuid", empty_label=None)
+    network_domain = forms.CharField(label="Network domain", max_length=255, required=False,
+                                     help_text="DNS suffix for the networks of this domain, e.g. corp.example.org")
+
+    service_error_fields = (("domain name", "name"), ("domain with name", "name"), ("permission", "parent"))
+
+    def __init__(self, *args, domains, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["parent"].queryset = domains
+
+
+class DomainDeleteForm(forms.Form):
+    cleanup = forms.BooleanField(label="Also delete its sub-domains and accounts", required=False)
+
+
+# -- accounts and users -------------------------------------------------------------------------------
+class _PersonFields(ServiceForm):
+    username = forms.CharField(label="Username", max_length=255,
+                               widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    password = _password_field("Password", "new-password")
+    email = forms.EmailField(label="E-mail", max_length=255)
+    firstname = forms.CharField(label="First name", max_length=255)
+    lastname = forms.CharField(label="Last name", max_length=255)
+
+
+class AccountForm(_PersonFields):
+    account_name = forms.CharField(label="Account name", max_length=255, required=False,
+                                   help_text="Leave empty to use the username")
+    account_type = forms.TypedChoiceField(label="Account type", coerce=int, initial=AccountType.USER)
+    domain = DomainChoiceField(label="Domain", queryset=None, to_field_name="uuid", empty_label=None)
+    field_order = ["account_name", "account_type", "domain", "username", "password", "email", "firstname",
+                   "lastname"]
+
+    service_error_fields = (
+        ("specified account", "account_name"),
+        ("account name", "account_name"),
+        ("root admin", "account_type"),
+        ("accounttype", "account_type"),
+        ("the user", "username"),
+        ("username", "username"),
+        ("password", "password"),
+        ("permission", "domain"),
+    )
+
+    def __init__(self, *args, domains, may_create_root_admin: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["domain"].queryset = domains
+        choices = [(AccountType.USER.value, "User"), (AccountType.DOMAIN_ADMIN.value, "Domain admin")]
+        if may_create_root_admin:
+            choices.append((AccountType.ADMIN.value, "Root admin"))
+        self.fields["account_type"].choices = choices
+
+    def service_error_field(self, exc: ApiError) -> str | None:
+        field = super().service_error_field(exc)
+        # Without an account name the service names the account after the user.
+        if field == "account_name" and not self.cleaned_data.get("account_name"):
+            return "username"
+        return field
+
+
+class UserForm(_PersonFields):
+    account = AccountChoiceField(label="Account", queryset=None, to_field_name="uuid")
+    field_order = ["account", "username", "password", "email", "firstname", "lastname"]
+
+    service_error_fields = (
+        ("the user", "username"),
+        ("username", "username"),
+        ("password", "password"),
+        ("account", "account"),
+    )
+
+    def __init__(self, *args, accounts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].queryset = accounts
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label="Search", max_length=255, required=False)

@@ -1,0 +1,39 @@
+"""UI fixtures: Django test clients logged in as the root admin, a domain admin and plain users."""
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from accounts import services
+from accounts.models import User
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def admin_ui(admin) -> Client:
+    """The root admin (password already changed from the default)."""
+    return logged_in(admin.user)
+
+
+@pytest.fixture
+def user_ui(tenant_a) -> Client:
+    """A plain user: tenant-a."""
+    return logged_in(tenant_a.user)
+
+
+@pytest.fixture
+def domain_admin_ui(domain_admin) -> Client:
+    """The domain admin of ROOT/corp."""
+    return logged_in(domain_admin.user)
+
+
+@pytest.fixture
+def default_admin(db) -> User:
+    """A fresh installation whose admin still has the default password "password"."""
+    services.bootstrap(None)
+    return User.objects.select_related("account__domain").get(username="admin", domain__path="/")
