@@ -20,12 +20,12 @@ ASSETS_STAMP := node_modules/.nubo-installed
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/nubo)
 PYTEST_ARGS ?=
 
-RUN_COMPONENTS := python node redis
-TEST_COMPONENTS := python node redis chromium postgres
+RUN_COMPONENTS := python node redis libvirt
+TEST_COMPONENTS := python node redis chromium postgres libvirt
 
 export PYTHON
 
-.PHONY: help run test test-sqlite deps deps-run venv assets start-redis start-postgres \
+.PHONY: help run test test-sqlite deps deps-run venv assets start-redis start-postgres start-libvirtd \
 	migrate bootstrap collectstatic bench doctor constraints clean
 
 help:
@@ -35,6 +35,7 @@ help:
 	@echo "make doctor       check this installation and say how to fix what fails"
 	@echo "make bench        run the benchmarks (bench/run.py)"
 	@echo "make deps         install missing system packages (as root; otherwise prints the apt-get command)"
+	@echo "make start-libvirtd  start virtlogd + libvirtd for qemu:///system (as root; idempotent)"
 	@echo "make venv         create .venv and install the pinned Python packages"
 	@echo "make assets       install the pinned front-end packages into node_modules/"
 	@echo "make migrate      apply database migrations"
@@ -57,7 +58,9 @@ $(VENV_STAMP): pyproject.toml constraints.txt
 	@if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then \
 		echo "Recreating $(VENV): it is not Python 3.11"; rm -rf $(VENV); fi
 	@test -x $(PY) || { echo "Creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
-	$(VENV)/bin/pip install --disable-pip-version-check -q -c constraints.txt -e '.[dev]'
+	$(VENV)/bin/pip install --disable-pip-version-check -q -c constraints.txt -e '.[dev]' || { \
+		pkg-config --exists libvirt 2>/dev/null || echo "libvirt-python needs libvirt-dev, pkg-config and gcc: run 'make deps' (as root) first"; \
+		exit 1; }
 	@touch $@
 
 assets: $(ASSETS_STAMP)
@@ -72,6 +75,10 @@ start-redis:
 
 start-postgres:
 	@DATABASE_URL='$(TEST_DATABASE_URL)' scripts/services.sh start-postgres
+
+# virtlogd + libvirtd for qemu:///system (this machine is a KVM host too), qemu.conf as guests need it.
+start-libvirtd:
+	@scripts/services.sh start-libvirtd
 
 migrate: venv
 	$(PY) manage.py migrate --noinput
@@ -95,15 +102,15 @@ constraints:
 # --- run -----------------------------------------------------------------------------------------
 
 # Foreground: honcho runs the Procfile's processes and stops them all on Ctrl-C.
-run: deps-run venv assets start-redis migrate bootstrap collectstatic
+run: deps-run venv assets start-redis start-libvirtd migrate bootstrap collectstatic
 	exec $(VENV)/bin/honcho -f Procfile start
 
 # --- tests, checks, benchmarks -------------------------------------------------------------------
 
-test: deps venv assets start-redis start-postgres
+test: deps venv assets start-redis start-postgres start-libvirtd
 	DATABASE_URL='$(TEST_DATABASE_URL)' NUBO_FAST_HASHER=1 $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-sqlite: deps-run venv assets start-redis
+test-sqlite: deps-run venv assets start-redis start-libvirtd
 	@scripts/setup-system.sh chromium
 	env -u DATABASE_URL NUBO_FAST_HASHER=1 $(VENV)/bin/pytest -m "not postgres" $(PYTEST_ARGS)
 

@@ -5,6 +5,8 @@
 #   scripts/services.sh start-postgres   PostgreSQL at DATABASE_URL (default
 #                                        postgresql://postgres@127.0.0.1:5432/nubo), then create
 #                                        its role and database when they are missing
+#   scripts/services.sh start-libvirtd   virtlogd + libvirtd for qemu:///system on this machine (root),
+#                                        after writing the qemu.conf settings guests need here
 #   scripts/services.sh status           one line per service
 #
 # Idempotent: a service that answers is left alone. Only services on this machine are started;
@@ -17,6 +19,7 @@ REPO_DIR="$PWD"
 
 REDIS_WAIT_SECONDS=10
 POSTGRES_WAIT_SECONDS=30
+LIBVIRT_WAIT_SECONDS=30
 
 # --- Redis -------------------------------------------------------------------------------------
 
@@ -175,6 +178,133 @@ start_postgres() {
     pg_ensure_role_and_database
 }
 
+# --- libvirtd ----------------------------------------------------------------------------------
+# No systemd here: the daemons are started by hand, in the order ../shared/notes/platform.md
+# measured (virtlogd, then libvirtd), with what they expect a package's maintainer scripts or
+# systemd units to have prepared: the libvirt-qemu user and its groups, log and run directories.
+
+LIBVIRT_URI="qemu:///system"
+QEMU_CONF=/etc/libvirt/qemu.conf
+QEMU_CONF_MARKER="# Set by Nubo scripts/services.sh start-libvirtd (guests run as root: no per-define QEMU re-probe)"
+# Guests run as root: with no udev, /dev/kvm stays root-only, and guests run as libvirt-qemu make
+# libvirt re-probe QEMU on every define (about 8 s each instead of about 20 ms).
+QEMU_CONF_SETTINGS=(
+    'user = "root"'
+    'group = "root"'
+    'dynamic_ownership = 0'
+    'remember_owner = 0'
+    'security_driver = "none"'
+)
+
+libvirt_answers() {
+    timeout 5 virsh -c "$LIBVIRT_URI" version >/dev/null 2>&1
+}
+
+# daemon_pid NAME: the pid of a running NAME (virtlogd, libvirtd) from its pid file, or nothing.
+daemon_pid() {
+    local pid
+    pid="$(cat "/run/$1.pid" 2>/dev/null || true)"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] &&
+        printf '%s\n' "$pid"
+    return 0
+}
+
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+no_libvirtd_process() { ! pgrep -x libvirtd >/dev/null; }
+
+libvirt_ensure_accounts() {
+    local g
+    for g in kvm libvirt-qemu; do
+        getent group "$g" >/dev/null || { say "Creating group $g"; groupadd --system "$g"; }
+    done
+    if ! id libvirt-qemu >/dev/null 2>&1; then
+        say "Creating user libvirt-qemu (libvirtd resolves it even when qemu.conf says root)"
+        useradd --system --no-create-home --home-dir /var/lib/libvirt --shell /usr/sbin/nologin \
+            --gid libvirt-qemu --groups kvm libvirt-qemu
+    fi
+    mkdir -p /var/log/libvirt/qemu /run/libvirt /var/lib/libvirt/qemu /var/lib/libvirt/images /var/cache/libvirt
+}
+
+# qemu_conf_wanted: qemu.conf as it should be, on stdout: the current file without any
+# uncommented line setting one of our keys (libvirt takes a key's first value), plus our block.
+qemu_conf_wanted() {
+    local keys=() setting
+    for setting in "${QEMU_CONF_SETTINGS[@]}"; do keys+=("${setting%% *}"); done
+    if [ -f "$QEMU_CONF" ]; then
+        awk -v keys="${keys[*]}" -v marker="$QEMU_CONF_MARKER" '
+            BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; i++) ours[k[i]] = 1 }
+            $0 == marker { next }
+            { line = $0; sub(/^[ \t]+/, "", line); split(line, f, /[ \t=]+/) }
+            (f[1] in ours) && line !~ /^#/ { next }
+            { print }' "$QEMU_CONF"
+    fi
+    printf '%s\n' "$QEMU_CONF_MARKER" "${QEMU_CONF_SETTINGS[@]}"
+}
+
+# libvirt_write_qemu_conf: write qemu.conf when it differs; true when it changed.
+libvirt_write_qemu_conf() {
+    local wanted
+    wanted="$(qemu_conf_wanted)"
+    [ -f "$QEMU_CONF" ] && [ "$wanted" = "$(cat "$QEMU_CONF")" ] && return 1
+    say "Writing guest settings to $QEMU_CONF (${QEMU_CONF_SETTINGS[*]})"
+    mkdir -p "$(dirname "$QEMU_CONF")"
+    printf '%s\n' "$wanted" >"$QEMU_CONF.nubo-new"
+    mv "$QEMU_CONF.nubo-new" "$QEMU_CONF"
+    return 0
+}
+
+start_libvirtd() {
+    if ! is_root; then
+        libvirt_answers && return 0
+        local why
+        why="$(timeout 5 virsh -c "$LIBVIRT_URI" version 2>&1 | grep -i error | tail -n 1 || true)"
+        die "$LIBVIRT_URI does not answer ${why:+($why) }for user $(id -un); starting or configuring libvirtd needs root: sudo scripts/services.sh start-libvirtd"
+    fi
+    { have libvirtd && have virtlogd && have virsh; } ||
+        die "libvirt is not installed: run 'make deps' as root, or: scripts/setup-system.sh libvirt"
+
+    libvirt_ensure_accounts
+    local conf_changed=0 pid
+    libvirt_write_qemu_conf && conf_changed=1
+
+    pid="$(daemon_pid libvirtd)"
+    if [ -n "$pid" ] && ((conf_changed)); then
+        say "Restarting libvirtd (pid $pid) to apply $QEMU_CONF"
+        kill -TERM "$pid"
+        wait_until 15 pid_gone "$pid" ||
+            die "libvirtd (pid $pid) did not exit within 15 s after SIGTERM; stop it, then run this again"
+        pid=""
+    fi
+
+    if [ -z "$(daemon_pid virtlogd)" ]; then
+        say "Starting virtlogd (log: /var/log/libvirt/virtlogd.log)"
+        LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/virtlogd.log" virtlogd -d ||
+            die "virtlogd failed to start; see /var/log/libvirt/virtlogd.log"
+    fi
+    if [ -z "$pid" ] && pgrep -x libvirtd >/dev/null && ! libvirt_answers; then
+        # A libvirtd without a pid file that does not answer is one shutting down: let it finish.
+        wait_until 15 no_libvirtd_process ||
+            die "a libvirtd process (pid $(pgrep -x libvirtd | tr '\n' ' ')) runs but does not answer at $LIBVIRT_URI; stop it, then run this again"
+    fi
+    if [ -z "$pid" ]; then
+        if pgrep -x libvirtd >/dev/null; then
+            # A libvirtd without our pid file (started by someone else): leave it, but say so.
+            say "A libvirtd without /run/libvirtd.pid is running; using it as it is$( ((conf_changed)) && printf "%s" " (restart it to apply $QEMU_CONF)")"
+        else
+            say "Starting libvirtd (log: /var/log/libvirt/libvirtd.log)"
+            LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/libvirtd.log" libvirtd -d ||
+                die "libvirtd failed to start; see /var/log/libvirt/libvirtd.log"
+        fi
+    fi
+    # A deadline rather than wait_until's count of tries: one try can itself take seconds (the
+    # first connection after a start probes QEMU's capabilities).
+    local deadline=$((SECONDS + LIBVIRT_WAIT_SECONDS))
+    until libvirt_answers; do
+        ((SECONDS < deadline)) || die "libvirtd is running but 'virsh -c $LIBVIRT_URI version' did not answer within ${LIBVIRT_WAIT_SECONDS} s: $(timeout 5 virsh -c "$LIBVIRT_URI" version 2>&1 | tail -n 1); see /var/log/libvirt/libvirtd.log"
+        sleep 0.2
+    done
+}
+
 # --- status ------------------------------------------------------------------------------------
 
 status() {
@@ -186,14 +316,16 @@ status() {
     else
         say "postgres  DOWN  $PG_HOST:$PG_PORT"
     fi
+    if have virsh && libvirt_answers; then say "libvirtd  OK    $LIBVIRT_URI"; else say "libvirtd  DOWN  $LIBVIRT_URI"; fi
 }
 
 case "${1:-}" in
     start-redis) start_redis ;;
     start-postgres) start_postgres ;;
+    start-libvirtd) start_libvirtd ;;
     status) status ;;
     *)
-        say "usage: $0 start-redis|start-postgres|status" >&2
+        say "usage: $0 start-redis|start-postgres|start-libvirtd|status" >&2
         exit 2
         ;;
 esac

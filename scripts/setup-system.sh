@@ -3,7 +3,7 @@
 #
 #   scripts/setup-system.sh [component ...]     (no argument: every component)
 #
-# Components: python node redis postgres chromium. Each has a function `component_<name>` that
+# Components: python node redis postgres chromium libvirt. Each has a function `component_<name>` that
 # checks what is already there and calls `want` for the packages still needed; nothing is installed
 # when nothing is missing (no apt-get update either). As root, the missing packages are installed
 # with one `apt-get update` and one `apt-get install`; otherwise the script prints the command to run
@@ -16,7 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-ALL_COMPONENTS=(python node redis postgres chromium)
+ALL_COMPONENTS=(python node redis postgres chromium libvirt)
 PACKAGES=()
 REASONS=()
 
@@ -68,7 +68,32 @@ component_chromium() {
     [ -x /usr/bin/chromedriver ] || want "/usr/bin/chromedriver missing" chromium-driver
 }
 
-# Later components (libvirt/QEMU hosts, NFS, image tools) go here as component_<name> functions
+component_libvirt() {
+    # libvirtd + QEMU for the KVM hosts (this machine's own qemu:///system counts as one), and what
+    # libvirt-python needs to build in the virtualenv: libvirt-dev, pkg-config, gcc, Python headers.
+    # dnsmasq-base and iptables are installed in the same transaction, so before libvirtd first
+    # starts (it checks for the firewall tools only at start-up). scripts/services.sh start-libvirtd
+    # starts the daemons; no package here starts anything.
+    local pkgs=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils libvirt-clients
+        libvirt-dev pkg-config dnsmasq-base iptables gcc) installed missing=() p
+    # One dpkg-query for all of them; a package never installed is absent from its output.
+    installed="$(dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null | awk '/ install ok installed$/ { print $1 }' || true)"
+    for p in "${pkgs[@]}"; do
+        grep -qxF "$p" <<<"$installed" || missing+=("$p")
+    done
+    ((${#missing[@]})) && want "libvirt/QEMU or the libvirt-python build tools missing" "${missing[@]}"
+    local python="${PYTHON:-python3.11}" include
+    if have "$python"; then
+        include="$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null || true)"
+        if [ ! -f "$include/Python.h" ]; then
+            # python3.11 -> python3.11-dev; python3 -> python3-dev
+            want "Python headers missing (needed to build libvirt-python)" "$(basename "$python")-dev"
+        fi
+    fi
+    return 0
+}
+
+# Later components (NFS, image tools) go here as component_<name> functions
 # and into ALL_COMPONENTS.
 
 main() {

@@ -1,0 +1,289 @@
+"""The hypervisor driver interface: what Nubo asks of a host, in plain dataclasses.
+
+Services talk to hosts only through a `HypervisorDriver`; they pass and receive the dataclasses
+below (never ORM objects), and catch `DriverError`, whose message is a sentence a user can act on.
+There is one implementation, `compute.drivers.libvirt_driver.LibvirtDriver`, for every libvirt URI:
+`qemu:///system`, `qemu+ssh://…`, `qemu+tls://…` (KVM hosts) and `test:///default` (the Simulator
+hypervisor: the same code, libvirt's in-memory test driver, no QEMU). Get one from
+`compute.drivers.get_driver(uri)` and use it as a context manager:
+
+    with get_driver("qemu:///system") as driver:
+        info = driver.host_info()
+
+Rules: no Django imports in this package; nothing is cached here (callers cache, e.g. the KVM
+verdict per host); no connection is opened at import time; every method may raise `DriverError`.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class DriverError(Exception):
+    """A hypervisor operation failed. `message` says what failed and what to do about it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DriverNotFound(DriverError):
+    """The named domain or storage pool does not exist on the host."""
+
+
+# --- host ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    hostname: str
+    hypervisor_type: str  # "KVM" for a QEMU host (whatever its acceleration), "Simulator" for test:///
+    arch: str  # x86_64, i686, …
+    cpu_sockets: int
+    cpu_cores: int  # per socket
+    cpu_threads: int  # per core
+    cpu_mhz: int
+    memory_bytes: int
+    libvirt_version: str  # "9.0.0" (of the libvirtd answering, not of the client library)
+    hypervisor_version: str  # QEMU's "7.2.0"; the test driver's "0.0.2"
+
+    @property
+    def cpu_count(self) -> int:
+        return self.cpu_sockets * self.cpu_cores * self.cpu_threads
+
+
+@dataclass(frozen=True)
+class HostStats:
+    memory_total_bytes: int
+    memory_free_bytes: int  # free + buffers + page cache: what guests can still get
+    cpu_busy_ns: int | None = None  # cumulative since boot; None when the host does not say
+    cpu_idle_ns: int | None = None
+
+    @property
+    def memory_used_bytes(self) -> int:
+        return max(self.memory_total_bytes - self.memory_free_bytes, 0)
+
+
+def cpu_utilisation(before: HostStats, after: HostStats) -> float | None:
+    """Busy fraction (0.0–1.0) of the host's CPUs between two samples, or None if unknown."""
+    if None in (before.cpu_busy_ns, before.cpu_idle_ns, after.cpu_busy_ns, after.cpu_idle_ns):
+        return None
+    busy = after.cpu_busy_ns - before.cpu_busy_ns  # type: ignore[operator]
+    idle = after.cpu_idle_ns - before.cpu_idle_ns  # type: ignore[operator]
+    total = busy + idle
+    return min(max(busy / total, 0.0), 1.0) if total > 0 else None
+
+
+@dataclass(frozen=True)
+class KvmProbe:
+    """Whether guests on a host can run under KVM acceleration, and why (not)."""
+
+    usable: bool
+    reason: str  # one sentence, shown to the admin next to the host
+    checked_at: datetime
+    seconds: float = 0.0  # how long the probe took
+
+
+# --- storage pools ------------------------------------------------------------------------------
+
+PoolKind = Literal["dir", "netfs"]
+
+
+@dataclass(frozen=True)
+class StoragePoolSpec:
+    name: str
+    kind: PoolKind
+    path: str  # the directory (dir) or the mount point (netfs) on the host
+    nfs_host: str = ""  # netfs only
+    nfs_export: str = ""  # netfs only: the exported path on nfs_host
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("dir", "netfs"):
+            raise ValueError(f"storage pool kind must be 'dir' or 'netfs', not {self.kind!r}")
+        if self.kind == "netfs" and not (self.nfs_host and self.nfs_export):
+            raise ValueError("a netfs storage pool needs nfs_host and nfs_export")
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    capacity_bytes: int
+    allocation_bytes: int
+    available_bytes: int
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    spec: StoragePoolSpec
+    active: bool
+    autostart: bool
+
+
+# --- domains (the instances issue builds on these) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiskSpec:
+    """A disk or CD-ROM: a file on the host (`path`), or a volume of a storage pool."""
+
+    target: str  # guest device name: vda, hdc, sda
+    path: str = ""
+    pool: str = ""  # with volume: <disk type='volume'>
+    volume: str = ""
+    format: Literal["qcow2", "raw"] = "qcow2"
+    device: Literal["disk", "cdrom"] = "disk"
+    bus: Literal["virtio", "ide", "sata", "scsi"] = "virtio"
+    readonly: bool = False
+    boot_order: int | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.path) == bool(self.pool and self.volume) and self.device == "disk":
+            raise ValueError("a disk needs either a path or a pool and a volume")
+
+
+@dataclass(frozen=True)
+class NicSpec:
+    mac: str
+    network: str = ""  # a libvirt network name, or
+    bridge: str = ""  # a host bridge
+    model: str = "virtio"
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    name: str
+    uuid: str
+    vcpus: int
+    memory_mib: int
+    emulation: Literal["kvm", "qemu"] = "qemu"  # qemu = software emulation (TCG)
+    machine: str = "pc"
+    arch: str = "x86_64"
+    disks: tuple[DiskSpec, ...] = ()
+    nics: tuple[NicSpec, ...] = ()
+    boot: tuple[str, ...] = ("hd",)  # used when no disk has a boot_order: hd, cdrom, network
+    vnc: bool = True
+    vnc_listen: str = "127.0.0.1"
+    vnc_password: str = ""  # at most 8 characters are used by VNC
+    serial_console: bool = True
+    description: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)  # kept in <metadata> under Nubo's namespace
+
+
+@dataclass(frozen=True)
+class ConsoleInfo:
+    """Where a running domain's graphical console listens, for the console proxy."""
+
+    protocol: Literal["vnc"]
+    host: str  # the listen address as the host sees it (0.0.0.0 means: the host's own address)
+    port: int
+    password: str = ""
+
+
+class DomainState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    SHUTTING_DOWN = "shutting-down"
+    SHUTOFF = "shutoff"
+    CRASHED = "crashed"
+    SUSPENDED = "suspended"  # guest power management
+    BLOCKED = "blocked"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class DomainStatus:
+    name: str
+    uuid: str
+    state: DomainState
+    reason: str = ""  # libvirt's reason, e.g. "destroyed", "shutdown", "booted", "unknown"
+
+
+# --- the interface ------------------------------------------------------------------------------
+
+
+class HypervisorDriver(abc.ABC):
+    """One host, reached through one URI. Open with `connect()` or `with driver:`."""
+
+    uri: str
+
+    def __enter__(self) -> "HypervisorDriver":
+        self.connect()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @abc.abstractmethod
+    def connect(self) -> None:
+        """Open the connection (idempotent). Raises DriverError naming the URI and the likely cause."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+
+    # host
+
+    @abc.abstractmethod
+    def host_info(self) -> HostInfo: ...
+
+    @abc.abstractmethod
+    def host_stats(self) -> HostStats: ...
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """A cheap round trip to the host; raises DriverError when it does not answer."""
+
+    @abc.abstractmethod
+    def probe_kvm(self, timeout_s: float = 20.0) -> KvmProbe:
+        """Boot a throw-away guest under KVM and report whether it ran. Never cached here."""
+
+    # storage pools
+
+    @abc.abstractmethod
+    def ensure_pool(self, spec: StoragePoolSpec) -> PoolStats:
+        """Define, build, start and autostart the pool; a no-op for a matching running pool."""
+
+    @abc.abstractmethod
+    def pool_stats(self, name: str) -> PoolStats: ...
+
+    @abc.abstractmethod
+    def delete_pool(self, name: str, force: bool = False) -> None:
+        """Stop and undefine the pool (its directory and files stay). Refuses while it holds
+        volumes unless `force`. A pool that does not exist is not an error."""
+
+    @abc.abstractmethod
+    def list_pools(self) -> list[PoolInfo]: ...
+
+    # domains
+
+    @abc.abstractmethod
+    def define_domain(self, spec: DomainSpec) -> None:
+        """Define (or redefine, same uuid) a persistent domain; does not start it."""
+
+    @abc.abstractmethod
+    def start_domain(self, name: str) -> None:
+        """Start a defined domain; a no-op when it runs."""
+
+    @abc.abstractmethod
+    def stop_domain(self, name: str, force: bool = False, timeout_s: float = 60.0) -> None:
+        """Stop: ACPI shutdown, waiting up to timeout_s (DriverError if the guest ignores it);
+        `force` pulls the plug at once. A no-op when it is not running."""
+
+    @abc.abstractmethod
+    def undefine_domain(self, name: str) -> None:
+        """Remove a stopped domain's definition (not its disks). Missing: not an error."""
+
+    @abc.abstractmethod
+    def domain_state(self, name: str) -> DomainStatus:
+        """Raises DriverNotFound when the host has no such domain."""
+
+    @abc.abstractmethod
+    def list_domains(self) -> list[DomainStatus]: ...
+
+    @abc.abstractmethod
+    def domain_console(self, name: str) -> ConsoleInfo:
+        """The VNC console of a running domain (DriverError when it has none)."""

@@ -1,0 +1,156 @@
+"""libvirt XML built from (and read back into) the driver's dataclasses, with ElementTree only:
+no string formatting, so no value can break out of its attribute or element."""
+from __future__ import annotations
+
+import os.path
+import xml.etree.ElementTree as ET
+
+from compute.drivers.base import ConsoleInfo, DiskSpec, DomainSpec, NicSpec, StoragePoolSpec
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    element = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        element.text = text
+    return element
+
+
+# --- domains ------------------------------------------------------------------------------------
+
+
+def domain_xml(spec: DomainSpec, virt_type: str) -> str:
+    """`virt_type` is the <domain type>: "kvm" or "qemu" on a QEMU host, "test" on test:///."""
+    domain = ET.Element("domain", type=virt_type)
+    _sub(domain, "name", spec.name)
+    _sub(domain, "uuid", spec.uuid)
+    if spec.description:
+        _sub(domain, "description", spec.description)
+    _sub(domain, "memory", str(spec.memory_mib), unit="MiB")
+    _sub(domain, "vcpu", str(spec.vcpus))
+
+    os_ = _sub(domain, "os")
+    _sub(os_, "type", "hvm", arch=spec.arch, machine=spec.machine)
+    if not any(d.boot_order for d in spec.disks):
+        for dev in spec.boot:
+            _sub(os_, "boot", dev=dev)
+
+    features = _sub(domain, "features")
+    _sub(features, "acpi")
+    _sub(features, "apic")
+    # No <cpu mode>: host-model/host-passthrough abort QEMU on nested hosts (platform.md).
+    _sub(domain, "clock", offset="utc")
+    _sub(domain, "on_poweroff", "destroy")
+    _sub(domain, "on_reboot", "restart")
+    _sub(domain, "on_crash", "destroy")
+
+    devices = _sub(domain, "devices")
+    for disk in spec.disks:
+        _disk(devices, disk)
+    for nic in spec.nics:
+        _nic(devices, nic)
+    if spec.serial_console:
+        serial = _sub(devices, "serial", type="pty")
+        _sub(serial, "target", port="0")
+        console = _sub(devices, "console", type="pty")
+        _sub(console, "target", type="serial", port="0")
+    if spec.vnc:
+        attrs = {"type": "vnc", "port": "-1", "autoport": "yes", "listen": spec.vnc_listen}
+        if spec.vnc_password:
+            attrs["passwd"] = spec.vnc_password
+        graphics = _sub(devices, "graphics", **attrs)
+        _sub(graphics, "listen", type="address", address=spec.vnc_listen)
+        _sub(devices, "input", type="tablet", bus="usb")
+        _sub(_sub(devices, "video"), "model", type="vga")
+    else:
+        _sub(_sub(devices, "video"), "model", type="none")
+    _sub(devices, "memballoon", model="virtio" if virt_type != "test" else "none")
+    return ET.tostring(domain, encoding="unicode")
+
+
+def _disk(devices: ET.Element, disk: DiskSpec) -> None:
+    source_type = "volume" if disk.pool else "file"
+    element = _sub(devices, "disk", type=source_type, device=disk.device)
+    _sub(element, "driver", name="qemu", type=disk.format)
+    if disk.pool:
+        _sub(element, "source", pool=disk.pool, volume=disk.volume)
+    elif disk.path:
+        _sub(element, "source", file=disk.path)
+    _sub(element, "target", dev=disk.target, bus=disk.bus)
+    if disk.readonly or disk.device == "cdrom":
+        _sub(element, "readonly")
+    if disk.boot_order:
+        _sub(element, "boot", order=str(disk.boot_order))
+
+
+def _nic(devices: ET.Element, nic: NicSpec) -> None:
+    if nic.network:
+        element = _sub(devices, "interface", type="network")
+        _sub(element, "source", network=nic.network)
+    else:
+        element = _sub(devices, "interface", type="bridge")
+        _sub(element, "source", bridge=nic.bridge)
+    _sub(element, "mac", address=nic.mac)
+    _sub(element, "model", type=nic.model)
+
+
+def console_from_xml(xml: str) -> ConsoleInfo | None:
+    """The VNC console of a running domain's live XML (read with VIR_DOMAIN_XML_SECURE for the
+    password), or None when it has none or it is not running (port -1)."""
+    graphics = ET.fromstring(xml).find("./devices/graphics[@type='vnc']")
+    if graphics is None:
+        return None
+    port = int(graphics.get("port", "-1"))
+    if port <= 0:
+        return None
+    listen = graphics.find("listen[@type='address']")
+    host = (listen.get("address") if listen is not None else None) or graphics.get("listen") or "127.0.0.1"
+    return ConsoleInfo(protocol="vnc", host=host, port=port, password=graphics.get("passwd", ""))
+
+
+# --- storage pools ------------------------------------------------------------------------------
+
+
+def pool_xml(spec: StoragePoolSpec) -> str:
+    pool = ET.Element("pool", type=spec.kind)
+    _sub(pool, "name", spec.name)
+    if spec.kind == "netfs":
+        source = _sub(pool, "source")
+        _sub(source, "host", name=spec.nfs_host)
+        _sub(source, "dir", path=spec.nfs_export)
+        _sub(source, "format", type="nfs")
+    target = _sub(pool, "target")
+    _sub(target, "path", spec.path)
+    return ET.tostring(pool, encoding="unicode")
+
+
+def pool_spec_from_xml(xml: str) -> StoragePoolSpec | None:
+    """The spec of a dir or netfs pool's XML; None for kinds Nubo does not manage (logical, rbd…)."""
+    pool = ET.fromstring(xml)
+    kind = pool.get("type", "")
+    if kind not in ("dir", "netfs"):
+        return None
+    host = pool.find("./source/host")
+    export = pool.find("./source/dir")
+    return StoragePoolSpec(
+        name=pool.findtext("name", ""),
+        kind=kind,  # type: ignore[arg-type]
+        path=pool.findtext("./target/path", ""),
+        nfs_host=host.get("name", "") if host is not None else "",
+        nfs_export=export.get("path", "") if export is not None else "",
+    )
+
+
+def same_pool(a: StoragePoolSpec, b: StoragePoolSpec) -> bool:
+    def norm(path: str) -> str:
+        return os.path.normpath(path) if path else ""
+
+    return (a.kind, norm(a.path), a.nfs_host, norm(a.nfs_export)) == (b.kind, norm(b.path), b.nfs_host, norm(b.nfs_export))
+
+
+def volume_xml(name: str, capacity_bytes: int, fmt: str = "raw") -> str:
+    volume = ET.Element("volume")
+    _sub(volume, "name", name)
+    _sub(volume, "capacity", str(capacity_bytes), unit="bytes")
+    target = _sub(volume, "target")
+    _sub(target, "format", type=fmt)
+    return ET.tostring(volume, encoding="unicode")

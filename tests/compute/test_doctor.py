@@ -1,0 +1,47 @@
+"""compute/doctor.py: its checks are found by `manage.py doctor` and say something true here."""
+from __future__ import annotations
+
+import os
+
+from django.utils.module_loading import autodiscover_modules
+
+from portal.doctor import OK, REGISTRY, WARN
+
+
+def test_doctor_finds_the_compute_checks() -> None:
+    autodiscover_modules("doctor")
+    names = [c.name for c in REGISTRY]
+    for name in ("libvirt", "kvm", "dev-kvm", "hostname", "storage-path"):
+        assert name in names
+    assert dict((c.name, c.requires) for c in REGISTRY)["kvm"] == ("libvirt",)
+
+
+def test_libvirt_and_kvm_checks_on_this_machine() -> None:
+    from compute import doctor
+
+    libvirt = doctor.libvirt_reachable()
+    assert libvirt.status == OK, libvirt  # make test starts libvirtd
+    assert "at qemu:///system" in libvirt.detail
+
+    kvm = doctor.kvm_usable()
+    assert kvm.status in (OK, WARN)
+    if os.path.isdir("/sys/module/kvm_pvm"):
+        assert kvm.status == WARN
+        assert "guests will run under software emulation" in kvm.detail
+        assert "emulation failure (nested PVM)" in kvm.detail
+
+
+def test_host_checks_answer(settings, tmp_path) -> None:
+    from compute import doctor
+
+    assert doctor.dev_kvm_present().status in (OK, WARN)
+    hostname = doctor.hostname_is_fqdn()
+    assert hostname.status in (OK, WARN) and (hostname.status == OK or hostname.fix)
+
+    settings.NUBO_STORAGE_DIR = tmp_path / "storage"
+    storage = doctor.storage_path_writable()
+    assert storage.status == OK and (tmp_path / "storage").is_dir()
+    (tmp_path / "ro").mkdir(mode=0o500)
+    settings.NUBO_STORAGE_DIR = tmp_path / "ro" / "storage"
+    if os.geteuid() != 0:  # root writes anywhere
+        assert doctor.storage_path_writable().status == "FAIL"

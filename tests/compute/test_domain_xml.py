@@ -1,0 +1,91 @@
+"""The XML the driver sends to libvirt, built from dataclasses (no libvirt needed)."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from compute.drivers import DiskSpec, DomainSpec, DriverError, NicSpec, StoragePoolSpec, libvirt_uri
+from compute.drivers.domain_xml import console_from_xml, domain_xml, pool_spec_from_xml, pool_xml, same_pool
+
+HOSTILE = "x'\"><devices><disk/></devices><!--&amp;"
+
+
+def _spec(**overrides: object) -> DomainSpec:
+    values: dict = dict(name="vm-1", uuid="6b1f2c4e-0000-4000-8000-000000000001", vcpus=2, memory_mib=128)
+    values.update(overrides)
+    return DomainSpec(**values)
+
+
+def test_domain_xml_from_spec() -> None:
+    spec = _spec(
+        emulation="kvm",
+        disks=(DiskSpec(target="vda", path="/pool/root.qcow2", boot_order=1),
+               DiskSpec(target="hdc", pool="secondary", volume="tiny.iso", device="cdrom", bus="ide", format="raw")),
+        nics=(NicSpec(mac="02:00:00:00:00:01", network="guest"),),
+        vnc_password="pw",
+    )
+    root = ET.fromstring(domain_xml(spec, "kvm"))
+    assert root.get("type") == "kvm"
+    assert (root.findtext("name"), root.findtext("uuid")) == ("vm-1", spec.uuid)
+    assert (root.find("memory").get("unit"), root.findtext("memory"), root.findtext("vcpu")) == ("MiB", "128", "2")
+    assert root.find("os/type").attrib == {"arch": "x86_64", "machine": "pc"}
+    assert root.find("os/boot") is None  # disks carry boot order
+    assert root.find("cpu") is None  # no host-model/passthrough: they abort QEMU on nested hosts
+    disk, cdrom = root.findall("devices/disk")
+    assert disk.find("source").get("file") == "/pool/root.qcow2" and disk.find("boot").get("order") == "1"
+    assert disk.find("driver").get("type") == "qcow2"
+    assert cdrom.get("type") == "volume" and cdrom.find("source").attrib == {"pool": "secondary", "volume": "tiny.iso"}
+    assert cdrom.find("readonly") is not None
+    nic = root.find("devices/interface")
+    assert nic.get("type") == "network" and nic.find("mac").get("address") == "02:00:00:00:00:01"
+    graphics = root.find("devices/graphics")
+    assert graphics.attrib["passwd"] == "pw" and graphics.attrib["listen"] == "127.0.0.1"
+    assert root.find("devices/serial").get("type") == "pty"
+
+
+def test_hostile_values_stay_values() -> None:
+    spec = _spec(description=HOSTILE, vnc_password=HOSTILE, disks=(DiskSpec(target="vda", path=HOSTILE),))
+    root = ET.fromstring(domain_xml(spec, "qemu"))
+    assert root.findtext("description") == HOSTILE
+    assert root.find("devices/graphics").get("passwd") == HOSTILE
+    assert root.find("devices/disk/source").get("file") == HOSTILE
+    assert len(root.findall("devices/disk")) == 1
+
+
+def test_console_from_live_xml() -> None:
+    live = domain_xml(_spec(vnc_password="pw"), "qemu").replace("port=\"-1\"", "port=\"5901\"")
+    console = console_from_xml(live)
+    assert (console.protocol, console.host, console.port, console.password) == ("vnc", "127.0.0.1", 5901, "pw")
+    assert console_from_xml(domain_xml(_spec(), "qemu")) is None  # not running: port -1
+    assert console_from_xml(domain_xml(_spec(vnc=False), "qemu")) is None
+
+
+def test_pool_xml_round_trip() -> None:
+    for spec in (StoragePoolSpec("p1", "dir", "/srv/primary"),
+                 StoragePoolSpec("p2", "netfs", "/mnt/p2", nfs_host="nfs.lan", nfs_export="/export/primary")):
+        back = pool_spec_from_xml(pool_xml(spec))
+        assert back == spec and same_pool(back, spec)
+    assert same_pool(StoragePoolSpec("p", "dir", "/srv/x/"), StoragePoolSpec("p", "dir", "/srv/x"))
+    with pytest.raises(ValueError, match="needs nfs_host and nfs_export"):
+        StoragePoolSpec("p", "netfs", "/mnt/p")
+
+
+@pytest.mark.parametrize(
+    ("url", "uri"),
+    [
+        ("qemu:///system", "qemu:///system"),
+        ("qemu+tls://kvm1.lan/system", "qemu+tls://kvm1.lan/system"),
+        ("test:///default", "test:///default"),
+        ("kvm1.lan", "qemu+ssh://root@kvm1.lan/system"),
+        ("http://10.0.0.5", "qemu+ssh://root@10.0.0.5/system"),  # CloudStack's addHost url for KVM
+        ("fe80::1", "qemu+ssh://root@[fe80::1]/system"),
+    ],
+)
+def test_libvirt_uri_for_add_host_urls(url: str, uri: str) -> None:
+    assert libvirt_uri(url) == uri
+
+
+def test_libvirt_uri_rejects_what_is_not_a_host() -> None:
+    with pytest.raises(DriverError, match="is not a host address"):
+        libvirt_uri("ftp://x/y")
