@@ -12,6 +12,8 @@ import re
 
 from django.db.models import Q
 
+from portal.cache import Snapshot
+
 from .choices import AccountType, Permission, RoleType
 
 RULE_RE = re.compile(r"^[A-Za-z0-9*]+$")
@@ -25,7 +27,7 @@ def scope_filter(caller, *, account_field: str = "account", domain_field: str | 
     if account.type == AccountType.DOMAIN_ADMIN:
         field = domain_field or f"{account_field}__domain"
         return Q(**{f"{field}__path__startswith": account.domain.path})
-    return Q(**{account_field: account})
+    return Q(**{account_field: account.pk})  # a pk, so account_field may also be "pk"
 
 
 def can_see_domain(caller, domain) -> bool:
@@ -69,11 +71,25 @@ def role_allows(role, command_name: str, command_role_types: frozenset[str], rul
     if role.type not in command_role_types:
         return False
     if rules is None:
-        rules = list(role.permissions.all())
+        rules = ROLE_RULES.get().get(role.pk, ())
     for rule in rules:
         if rule_matches(rule.rule, command_name):
             return rule.permission == Permission.ALLOW
     return True
+
+
+def _load_role_rules() -> dict[int, tuple]:
+    from .models import RolePermission
+
+    rules: dict[int, list] = {}
+    for perm in RolePermission.objects.order_by("role_id", "sort_order", "id"):
+        rules.setdefault(perm.role_id, []).append(perm)
+    return {role_id: tuple(perms) for role_id, perms in rules.items()}
+
+
+# Every role's ordered rules, read once per few seconds instead of once per request; the role
+# services invalidate it when they change a rule.
+ROLE_RULES = Snapshot(_load_role_rules)
 
 
 ALL_ROLE_TYPES = frozenset({RoleType.ADMIN, RoleType.DOMAIN_ADMIN, RoleType.USER})
@@ -118,11 +134,11 @@ def apply_list_scope(qs, caller, params: dict, *, command: str, account_field: s
     qs = qs.filter(scope_filter(caller, account_field=account_field, domain_field=domain_field))
     domain, account = resolve_scope(caller, params, command=command)
     if account is not None:
-        return qs.filter(**{account_field: account})
+        return qs.filter(**{account_field: account.pk})
     if domain is not None:
         if params.get("isrecursive") or params.get("listall"):
             return qs.filter(**{f"{domain_field}__path__startswith": domain.path})
         return qs.filter(**{domain_field: domain})
     if owned and not params.get("listall"):
-        return qs.filter(**{account_field: caller.account})
+        return qs.filter(**{account_field: caller.account.pk})
     return qs

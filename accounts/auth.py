@@ -107,7 +107,7 @@ def api_key_user(raw: dict[str, str]) -> User:
             raise Unauthorized(BAD_CREDENTIALS)
         if enforce and expires > now + dt.timedelta(minutes=15):
             raise Unauthorized(BAD_CREDENTIALS)
-    user = caller_queryset().filter(api_key=api_key).first()
+    user = next(iter(caller_queryset().filter(api_key=api_key).order_by()[:1]), None)
     if user is None or not user.secret_key_encrypted:
         # Spend the same HMAC work so a missing key is not distinguishable by timing.
         signing.verify(raw, "x" * 86, signature)

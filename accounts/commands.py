@@ -28,8 +28,7 @@ def domains_with_flags(qs):
 
 
 def accounts_for_response(qs):
-    users = User.objects.select_related("account__role", "domain")
-    return qs.select_related("role", "domain").prefetch_related(Prefetch("users", queryset=users))
+    return qs.select_related("role", "domain")  # users: AccountResponse.prepare
 
 
 def users_for_response(qs):

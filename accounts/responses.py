@@ -76,7 +76,21 @@ class AccountResponse(ResponseSerializer):
     isdefault = s.BooleanField(source="is_default", help_text="true if account is default, false otherwise")
     networkdomain = s.CharField(source="network_domain", default=None, help_text="the network domain")
     created = DateTime(help_text="the date when this account was created")
-    user = UserResponse(source="users.all", many=True, help_text="the list of users associated with account")
+    user = UserResponse(source="user_list", many=True, help_text="the list of users associated with account")
+
+    @classmethod
+    def prepare(cls, rows: list) -> None:
+        from .models import User
+
+        by_account: dict[int, list] = {row.pk: [] for row in rows}
+        accounts = {row.pk: row for row in rows}
+        for user in User.objects.filter(account_id__in=list(by_account)).order_by("id"):
+            # a user's account and domain are the row's own: attach them instead of re-reading
+            user.account = accounts[user.account_id]
+            user.domain = user.account.domain
+            by_account[user.account_id].append(user)
+        for row in rows:
+            row.user_list = by_account[row.pk]
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

@@ -12,7 +12,9 @@ from portal import events
 from portal.errors import InvalidParameterValue, ParamError, PermissionDenied, ResourceInUse
 
 from . import crypto
-from .access import can_manage_domain, valid_rule
+from portal.cache import invalidate_on_commit
+
+from .access import ROLE_RULES, can_manage_domain, valid_rule
 from .choices import (
     ACCOUNT_TYPE_FOR_ROLE_TYPE,
     ROLE_TYPE_FOR_ACCOUNT_TYPE,
@@ -457,6 +459,7 @@ def create_role(caller, *, name: str, role_type: str | None = None, description:
             RolePermission.objects.bulk_create([
                 RolePermission(role=role, rule=p.rule, permission=p.permission, description=p.description,
                                sort_order=p.sort_order) for p in copy_from.permissions.all()])
+        invalidate_on_commit(ROLE_RULES)
         events.record(caller, "ROLE.CREATE", f"Role {name} ({role_type}) created", resource=role)
     return role
 
@@ -496,6 +499,7 @@ def delete_role(caller, role: Role) -> None:
             raise ResourceInUse(f"Role {role.name} is in use by accounts {', '.join(users)}; give them another role first")
         name = role.name
         role.delete()
+        invalidate_on_commit(ROLE_RULES)
         events.record(caller, "ROLE.DELETE", f"Role {name} deleted", resource_type="Role")
 
 
@@ -512,6 +516,7 @@ def create_role_permission(caller, *, role: Role, rule: str, permission: str, de
         last = role.permissions.order_by("-sort_order").first()
         perm = RolePermission.objects.create(role=role, rule=rule, permission=permission, description=description or "",
                                              sort_order=(last.sort_order + 1) if last else 0)
+        invalidate_on_commit(ROLE_RULES)
         events.record(caller, "ROLE.PERMISSION.CREATE", f"Rule {permission} {rule} added to role {role.name}", resource=role)
     return perm
 
@@ -524,6 +529,7 @@ def update_role_permission(caller, perm: RolePermission, *, permission: str) -> 
     with transaction.atomic():
         RolePermission.objects.filter(pk=perm.pk).update(permission=permission)
         perm.permission = permission
+        invalidate_on_commit(ROLE_RULES)
         events.record(caller, "ROLE.PERMISSION.UPDATE", f"Rule {perm.rule} of role {perm.role.name} set to {permission}",
                       resource=perm.role)
     return perm
@@ -536,6 +542,7 @@ def reorder_role_permissions(caller, role: Role, ordered: list[RolePermission]) 
     with transaction.atomic():
         for index, perm in enumerate(ordered):
             RolePermission.objects.filter(pk=perm.pk).update(sort_order=index)
+        invalidate_on_commit(ROLE_RULES)
         events.record(caller, "ROLE.PERMISSION.UPDATE", f"Rules of role {role.name} reordered", resource=role)
 
 
@@ -544,6 +551,7 @@ def delete_role_permission(caller, perm: RolePermission) -> None:
     with transaction.atomic():
         role, rule = perm.role, perm.rule
         perm.delete()
+        invalidate_on_commit(ROLE_RULES)
         events.record(caller, "ROLE.PERMISSION.DELETE", f"Rule {rule} removed from role {role.name}", resource=role)
 
 

@@ -10,6 +10,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .cache import Snapshot, invalidate_on_commit
+
 SCOPES = ("global", "zone", "cluster", "storagepool", "account", "domain")
 
 
@@ -78,19 +80,28 @@ def get_setting(name: str) -> Setting:
     return REGISTRY[name]
 
 
-def get_value(name: str, *, scope: str = "global", scope_uuid: str = "") -> Any:
-    """The effective value: the scope object's own value, else the global value, else the default."""
+def _load_rows() -> dict[tuple[str, str, str], str]:
     from .models import ConfigurationValue
 
+    return {(r.name, r.scope, r.scope_uuid): r.value
+            for r in ConfigurationValue.objects.only("name", "scope", "scope_uuid", "value")}
+
+
+_ROWS = Snapshot(_load_rows)
+
+
+def invalidate_cache() -> None:
+    _ROWS.invalidate()
+
+
+def get_value(name: str, *, scope: str = "global", scope_uuid: str = "") -> Any:
+    """The effective value: the scope object's own value, else the global value, else the default."""
     setting = REGISTRY[name]
-    lookups = [("global", "")]
+    rows = _ROWS.get()
+    keys = [(name, "global", "")]
     if scope != "global" and scope_uuid:
-        lookups.insert(0, (scope, str(scope_uuid)))
-    rows = {
-        (r.scope, r.scope_uuid): r.value
-        for r in ConfigurationValue.objects.filter(name=name, scope__in=[s for s, _ in lookups])
-    }
-    for key in lookups:
+        keys.insert(0, (name, scope, str(scope_uuid)))
+    for key in keys:
         if key in rows:
             try:
                 return setting.parse(rows[key])
@@ -109,6 +120,7 @@ def set_value(name: str, raw: str, *, scope: str = "global", scope_uuid: str = "
     ConfigurationValue.objects.update_or_create(
         name=name, scope=scope, scope_uuid=str(scope_uuid or ""), defaults={"value": setting.render(value)}
     )
+    invalidate_on_commit(_ROWS)
     return value
 
 

@@ -56,5 +56,4 @@ def available_commands(caller) -> list[type[Command]]:
     from accounts.access import role_allows
 
     role = caller.account.role
-    rules = list(role.permissions.all())
-    return [cls for name, cls in sorted(REGISTRY.items()) if role_allows(role, name, cls.roles, rules)]
+    return [cls for name, cls in sorted(REGISTRY.items()) if role_allows(role, name, cls.roles)]

@@ -13,6 +13,16 @@ def _eager_jobs(settings):
     settings.NUBO_JOBS_EAGER = True
 
 
+@pytest.fixture(autouse=True)
+def _fresh_settings_cache():
+    """Each test rolls its database back; the process-local settings cache must forget too."""
+    from portal.cache import invalidate_all
+
+    invalidate_all()
+    yield
+    invalidate_all()
+
+
 @pytest.fixture
 def cloud(db):
     return bootstrap_cloud()

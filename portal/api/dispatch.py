@@ -126,8 +126,11 @@ def serialize(command_cls: type[Command], result: Any, caller, params: dict[str,
             if issubclass(command_cls.Params, ListParams):
                 offset, limit = page_window(params, command_cls.name)
                 rows = rows[offset: offset + limit] if limit is not None else rows[offset:]
+        response.prepare(rows)
         items = response(rows, many=True, context=context).data
         return list_body(response.object_name, list(items), count)
+    if result is not None and not isinstance(result, dict):
+        response.prepare([result])
     return {response.object_name: response(result, context=context).data}
 
 

@@ -59,10 +59,8 @@ def candidate_signatures(params: Mapping[str, str], secret: str) -> Iterable[str
 def verify(params: Mapping[str, str], secret: str, signature: str) -> bool:
     """True if `signature` matches any accepted canonical form (constant-time compares)."""
     given = signature.encode("utf-8")
-    ok = False
-    for candidate in candidate_signatures(params, secret):
-        ok |= hmac.compare_digest(candidate.encode("ascii"), given)
-    return ok
+    return any(hmac.compare_digest(candidate.encode("ascii"), given)
+               for candidate in candidate_signatures(params, secret))
 
 
 def parse_expires(text: str) -> dt.datetime | None:

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 def check(caller) -> None:
-    if not config.get_value("api.throttling.enabled") or caller.account.is_root_admin:
+    if caller.account.is_root_admin or not config.get_value("api.throttling.enabled"):
         return
     import django_rq
 

@@ -93,6 +93,8 @@ def execute(command_cls, params: dict[str, Any], data: dict[str, Any], caller, r
             body["id"] = str(instance.uuid)
         body["jobid"] = str(job.uuid)
         return body
+    if command_cls.event is None:  # reads (lists, keys, capabilities): no transaction round trips
+        return dispatch.serialize(command_cls, command.execute(params), caller, params)
     with transaction.atomic():
         result = command.execute(params)
         return dispatch.serialize(command_cls, result, caller, params)
