@@ -1,0 +1,342 @@
+"""Nubo benchmarks (`make bench` = `.venv/bin/python bench/run.py`).
+
+What it does, start to finish (about 1-2 minutes):
+1. drops and re-creates a scratch PostgreSQL database (BENCH_DATABASE_URL, default
+   postgresql://postgres@127.0.0.1:5432/nubo_bench; DATABASE_URL is deliberately NOT used, so a
+   benchmark can never drop your real database), starts a private redis-server, migrates and
+   bootstraps, and creates 500 accounts in 5 domains (bench/seed.py, which also counts the SQL
+   queries of one listAccounts page with 10 and with 500 accounts);
+2. starts gunicorn (2 workers x 4 threads, as the Procfile) with DJANGO_SETTINGS_MODULE=
+   bench.settings, which serves the app plus a bare Django view answering the same bytes
+   (bench/baseline_urls.py), and one `manage.py rqworker default`;
+3. captures the answers of a signed listCapabilities and a signed listAccounts page=1&pagesize=500
+   (500 rows), then drives each endpoint and its bare baseline at a fixed concurrency (8 client
+   processes, closed loop, a fresh cs-style signature on every request, in alternating rounds);
+4. runs a few async jobs through the worker, then reads the resident memory of the web (gunicorn
+   master + workers) and the worker, against a bare `python -c "import django"` process;
+5. prints a table and writes bench/results.json; stops every process and drops the database.
+
+Options: --seconds (measured seconds per endpoint and variant, default 8), --concurrency (8),
+--accounts (500), --keep (keep the database and the work directory with the logs).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench import loadgen  # noqa: E402
+from tests.e2e.procs import BIN, PrivateRedis, Proc, descendants, free_port, wait_http  # noqa: E402
+
+DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/nubo_bench"
+RESULTS = Path(__file__).resolve().parent / "results.json"
+TARGET_RATIO = 1.3
+GUNICORN_ARGS = ["--workers", "2", "--threads", "4"]
+
+
+def say(text: str) -> None:
+    print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
+# -- the scratch database -------------------------------------------------------------------------
+def recreate_database(url: str, *, drop_only: bool = False) -> None:
+    import psycopg
+    from psycopg import sql
+
+    parts = urlparse(url)
+    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
+        raise SystemExit(f"BENCH_DATABASE_URL must be a PostgreSQL URL, not {url!r}")
+    name = unquote(parts.path.lstrip("/"))
+    if "bench" not in name:
+        raise SystemExit(f"refusing to drop database {name!r}: the benchmark database's name must contain 'bench'")
+    conninfo = {"dbname": "postgres", "host": parts.hostname or "127.0.0.1", "port": parts.port or 5432,
+                "user": unquote(parts.username or "postgres")}
+    if parts.password:
+        conninfo["password"] = unquote(parts.password)
+    with psycopg.connect(**conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                     (name,))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        if not drop_only:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def run_step(name: str, argv: list[str], env: dict[str, str], work: Path) -> str:
+    started = time.monotonic()
+    done = subprocess.run(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    (work / f"{name}.log").write_text(done.stdout + "\n--- stderr ---\n" + done.stderr)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed ({' '.join(argv)}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    say(f"{name}: {time.monotonic() - started:.1f}s")
+    return done.stdout
+
+
+# -- memory ---------------------------------------------------------------------------------------
+def rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def bare_django_rss(env: dict[str, str]) -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "import sys, django; print('ready', flush=True); sys.stdin.read()"],
+                            cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        proc.stdout.readline()
+        return rss_kib(proc.pid)
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=10)
+
+
+# -- the measured endpoints -------------------------------------------------------------------------
+def capture(host: str, port: int, name: str, command: str, params: dict[str, str], keys: dict, capture_dir: Path) -> bytes:
+    """Our endpoint's answer (body and Content-Type), stored for the baseline view, which must
+    then answer the same bytes."""
+    import requests
+
+    query = loadgen.signed_query(command, params, keys["api_key"], keys["secret"])
+    ours = requests.get(f"http://{host}:{port}/client/api?{query}", timeout=60)
+    if ours.status_code != 200:
+        raise SystemExit(f"{command} answered HTTP {ours.status_code}: {ours.text[:1000]}")
+    (capture_dir / f"{name}.body").write_bytes(ours.content)
+    (capture_dir / f"{name}.ctype").write_text(ours.headers["Content-Type"])
+    base = requests.get(f"http://{host}:{port}/bench/baseline/{name}?{query}", timeout=60)
+    if base.status_code != 200 or base.content != ours.content or base.headers["Content-Type"] != ours.headers["Content-Type"]:
+        raise SystemExit(f"the baseline view for {name} does not answer the same bytes (HTTP {base.status_code})")
+    return ours.content
+
+
+def figure(name: str, value, unit: str, baseline=None, ratio=None, target=None, note: str = "", lower_is_better=True) -> dict:
+    meets = None
+    if target is not None and ratio is not None:
+        meets = ratio <= target if lower_is_better else ratio >= target
+    return {"name": name, "value": value, "unit": unit, "baseline": baseline,
+            "ratio": None if ratio is None else round(ratio, 3), "target": target, "meets_target": meets,
+            **({"note": note} if note else {})}
+
+
+def fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def print_table(figures: list[dict]) -> None:
+    headers = ["figure", "value", "unit", "baseline", "ratio", "target", "meets"]
+    rows = [[f["name"], fmt(f["value"]), f["unit"], fmt(f["baseline"]), fmt(f["ratio"]),
+             "-" if f["target"] is None else f"<= {f['target']}", fmt(f["meets_target"])] for f in figures]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) if i in (0, 2) else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths)))
+    print(line)
+    print("-" * len(line))
+    for row in rows:
+        print("  ".join(c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+
+
+# -- main -----------------------------------------------------------------------------------------
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 8)))
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per endpoint (seconds are split)")
+    parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--accounts", type=int, default=500)
+    parser.add_argument("--keep", action="store_true", help="keep the database and the work directory (logs)")
+    args = parser.parse_args()
+    if args.accounts < 500:
+        raise SystemExit("--accounts must be at least 500 (the listAccounts page has 500 rows)")
+
+    db_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+    work = Path(tempfile.mkdtemp(prefix="nubo-bench-"))
+    capture_dir = work / "capture"
+    capture_dir.mkdir()
+    procs: list[Proc] = []
+    redis = None
+    ok = False
+    started = time.monotonic()
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        say(f"work directory {work}; database {db_url}")
+        recreate_database(db_url)
+        redis = PrivateRedis(work, fallback="redis://127.0.0.1:6379/10", override_env="BENCH_REDIS_URL")
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("NUBO_DEBUG", "NUBO_JOBS_EAGER", "DJANGO_SETTINGS_MODULE", "NUBO_BIND", "PORT")}
+        env.update({"DATABASE_URL": db_url, "REDIS_URL": redis.url, "NUBO_SECRET_KEY": secrets.token_urlsafe(50),
+                    "NUBO_VAR_DIR": str(work / "var"), "NUBO_FAST_HASHER": "1", "PYTHONUNBUFFERED": "1",
+                    "DJANGO_SETTINGS_MODULE": "portal.settings", "BENCH_CAPTURE_DIR": str(capture_dir),
+                    "NUBO_LOG_LEVEL": os.environ.get("NUBO_LOG_LEVEL", "WARNING"),
+                    "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"})
+
+        run_step("migrate", [sys.executable, "manage.py", "migrate", "--noinput"], env, work)
+        run_step("bootstrap", [sys.executable, "manage.py", "bootstrap"], env, work)
+        seeded = json.loads(run_step("seed", [sys.executable, "-m", "bench.seed", "--first", "10",
+                                              "--total", str(args.accounts)], env, work).strip().splitlines()[-1])
+        keys = {"api_key": seeded["api_key"], "secret": seeded["secret"]}
+
+        port = free_port()
+        web_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.settings"}
+        procs.append(Proc("web", [str(BIN / "gunicorn"), "portal.wsgi:application", "--bind", f"127.0.0.1:{port}",
+                                  *GUNICORN_ARGS], env=web_env, log_dir=work))
+        procs.append(Proc("worker", [sys.executable, "manage.py", "rqworker", "default"], env=env, log_dir=work))
+        wait_http(f"http://127.0.0.1:{port}/client/login", procs, timeout=60)
+
+        targets = {
+            "listcapabilities": ("listCapabilities", {}),
+            "listaccounts_500": ("listAccounts", {"page": "1", "pagesize": "500"}),
+        }
+        bodies = {name: capture("127.0.0.1", port, name, command, params, keys, capture_dir)
+                  for name, (command, params) in targets.items()}
+        rows = len(json.loads(bodies["listaccounts_500"])["listaccountsresponse"].get("account", []))
+        if rows != 500:
+            raise SystemExit(f"the listAccounts page has {rows} rows, not 500")
+
+        results: dict[tuple[str, str], list[loadgen.Result]] = {}
+        per_round = args.seconds / args.rounds
+        for round_no in range(args.rounds):
+            for name, (command, params) in targets.items():
+                variants = [("ours", "/client/api"), ("baseline", f"/bench/baseline/{name}")]
+                if name == "listaccounts_500":
+                    variants.append(("orm", "/bench/orm/listaccounts_500"))
+                for variant, path in variants:
+                    spec = loadgen.Spec(host="127.0.0.1", port=port, path=path, command=command,
+                                        params=tuple(sorted(params.items())), api_key=keys["api_key"],
+                                        secret=keys["secret"], expected_body=bodies[name])
+                    result, first_error = loadgen.run(spec, concurrency=args.concurrency, seconds=per_round,
+                                                      warmup=args.warmup)
+                    if result.errors:
+                        say(f"{name} {variant}: {result.errors} bad answers, e.g. {first_error}")
+                    say(f"round {round_no + 1} {name:17} {variant:8} {result.rps:8.1f} req/s  "
+                        f"p50 {result.percentile(0.5) * 1000:7.2f} ms  p99 {result.percentile(0.99) * 1000:7.2f} ms")
+                    results.setdefault((name, variant), []).append(result)
+        for proc in procs:
+            if not proc.alive():
+                raise SystemExit(f"{proc.name} died during the load\n{proc.describe()}")
+
+        # Give the worker real work before reading its memory: async deletes polled by cs.
+        from cs import CloudStack
+
+        cs = CloudStack(endpoint=f"http://127.0.0.1:{port}/client/api", key=keys["api_key"], secret=keys["secret"],
+                        poll_interval=0.05, job_timeout=60, fetch_result=True, timeout=60)
+        for index in range(3):
+            account = cs.createAccount(username=f"bench-victim-{index}", password="bench-pw-1", email="v@example.org",
+                                       firstname="Victim", lastname=str(index))["account"]
+            if cs.deleteAccount(id=account["id"]) != {"success": True}:
+                raise SystemExit("an async deleteAccount did not succeed through the worker")
+
+        web_pids = [procs[0].pid, *descendants(procs[0].pid)]
+        web_kib = sum(rss_kib(pid) for pid in web_pids)
+        worker_kib = rss_kib(procs[1].pid)
+        bare_kib = bare_django_rss(env)
+
+        figures: list[dict] = []
+        details: dict[str, dict] = {}
+        labels = {"listcapabilities": "listCapabilities (signed)", "listaccounts_500": "listAccounts 500 rows (signed)"}
+        for name in targets:
+            ours = loadgen.Result.merge(results[(name, "ours")])
+            base = loadgen.Result.merge(results[(name, "baseline")])
+            label = labels[name]
+            figures.append(figure(f"{label} throughput", round(ours.rps, 1), "req/s", round(base.rps, 1),
+                                  base.rps / ours.rps if ours.rps else None, TARGET_RATIO,
+                                  note="ratio = baseline req/s / our req/s"))
+            for q, label_q, target in ((0.5, "p50", TARGET_RATIO), (0.99, "p99", None)):
+                mine, theirs = ours.percentile(q) * 1000, base.percentile(q) * 1000
+                figures.append(figure(f"{label} latency {label_q}", round(mine, 2), "ms", round(theirs, 2),
+                                      mine / theirs if theirs else None, target,
+                                      note="ratio = our latency / baseline latency"))
+            if (name, "orm") in results:
+                orm = loadgen.Result.merge(results[(name, "orm")])
+                mine, theirs = ours.percentile(0.5) * 1000, orm.percentile(0.5) * 1000
+                figures.append(figure(f"{label} latency p50 vs plain-ORM view", round(mine, 2), "ms",
+                                      round(theirs, 2), mine / theirs if theirs else None, TARGET_RATIO,
+                                      note="baseline = a bare Django view building the same JSON from the "
+                                           "database with .values() (framework overhead)"))
+            details[name] = {
+                "response_bytes": len(bodies[name]),
+                **{f"{variant}_{k}": v for variant, res in (("ours", ours), ("baseline", base))
+                   for k, v in (("requests", res.requests), ("errors", res.errors), ("seconds", res.seconds))},
+            }
+        procs_count = len(web_pids)
+        figures.append(figure(f"web RSS (gunicorn master + {procs_count - 1} workers)", round(web_kib / 1024, 1), "MiB",
+                              round(bare_kib * procs_count / 1024, 1), web_kib / (bare_kib * procs_count),
+                              note=f"baseline = {procs_count} x a bare `python -c 'import django'` process"))
+        figures.append(figure("worker RSS (manage.py rqworker)", round(worker_kib / 1024, 1), "MiB",
+                              round(bare_kib / 1024, 1), worker_kib / bare_kib,
+                              note="baseline = a bare `python -c 'import django'` process"))
+        small, large = seeded["small"]["queries"], seeded["large"]["queries"]
+        first = seeded["accounts"]["first"]
+        figures.append(figure(f"SQL queries per listAccounts page, {first} accounts", small, "queries",
+                              note=f"{seeded['small']['rows']} rows"))
+        figures.append(figure(f"SQL queries per listAccounts page, {args.accounts} accounts", large, "queries", small,
+                              large / small if small else None, 1.0,
+                              note=f"{seeded['large']['rows']} rows; target: the same count as with {first} accounts"))
+
+        print()
+        print_table(figures)
+        if seeded["repeats"]:
+            print("\nqueries that grow with the number of rows (N+1):")
+            for rep in seeded["repeats"]:
+                print(f"  {rep}")
+        RESULTS.write_text(json.dumps({
+            "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "setup": {"gunicorn": GUNICORN_ARGS, "concurrency": args.concurrency, "seconds_per_variant": args.seconds,
+                      "rounds": args.rounds, "warmup_seconds_per_round": args.warmup, "accounts": args.accounts,
+                      "client": "pure-Python closed loop, one keep-alive connection per process, cs signature per request"},
+            "figures": figures,
+            "details": details,
+            "listaccounts_sql": {"small": seeded["small"], "large": seeded["large"],
+                                 "queries_with_10_accounts": seeded["small_sql"]},
+            "listaccounts_queries_growing_with_rows": seeded["repeats"],
+        }, indent=2) + "\n")
+        say(f"wrote {RESULTS.relative_to(REPO)} ({time.monotonic() - started:.0f}s in all)")
+        ok = True
+        return 0
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        if redis is not None:
+            redis.stop()
+        if args.keep or not ok:
+            say(f"logs kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            try:
+                recreate_database(db_url, drop_only=True)
+            except Exception as exc:  # noqa: BLE001 - cleanup must not hide the real error
+                say(f"could not drop the benchmark database: {exc}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
