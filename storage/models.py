@@ -29,3 +29,69 @@ class OsType(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+
+class AdminOnlyQuerySet(models.QuerySet):
+    def visible_to(self, caller):
+        return self if caller.account.type == 1 else self.none()
+
+
+class StoragePool(models.Model):
+    """Primary storage: a libvirt storage pool (dir, or netfs for NFS) on every host of its
+    cluster (scope CLUSTER) or of its zone (scope ZONE). Capacity is read from the pools."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=255)
+    zone = models.ForeignKey("compute.Zone", on_delete=models.PROTECT, related_name="storage_pools")
+    pod = models.ForeignKey("compute.Pod", null=True, blank=True, on_delete=models.PROTECT, related_name="storage_pools")
+    cluster = models.ForeignKey("compute.Cluster", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="storage_pools")
+    scope = models.CharField(max_length=16, default="CLUSTER")  # CLUSTER | ZONE
+    url = models.CharField(max_length=1024)
+    type = models.CharField(max_length=32)  # Filesystem | NetworkFilesystem
+    host_address = models.CharField(max_length=255, blank=True, default="")  # NFS server
+    path = models.CharField(max_length=1024)  # the export (NFS) or the directory (Filesystem)
+    state = models.CharField(max_length=16, default="Up")
+    tags = models.CharField(max_length=1024, blank=True, default="")
+    capacity_bytes = models.BigIntegerField(default=0)
+    used_bytes = models.BigIntegerField(default=0)
+    allocated_bytes = models.BigIntegerField(default=0)  # sum of volume sizes (rows), for the capacity model
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = AdminOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["zone", "name"], name="storagepool_unique_name_in_zone")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def libvirt_name(self) -> str:
+        return f"nubo-{self.uuid}"
+
+
+class ImageStore(models.Model):
+    """Secondary storage of a zone: a directory (file://) or an NFS export mounted on the
+    management side, laid out as templates/, isos/, snapshots/."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=255)
+    zone = models.ForeignKey("compute.Zone", on_delete=models.PROTECT, related_name="image_stores")
+    url = models.CharField(max_length=1024)
+    protocol = models.CharField(max_length=16)  # nfs | file
+    provider = models.CharField(max_length=32, default="NFS")
+    mount_path = models.CharField(max_length=1024)  # where Nubo reads and writes it
+    readonly = models.BooleanField(default=False)
+    capacity_bytes = models.BigIntegerField(default=0)
+    used_bytes = models.BigIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = AdminOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name

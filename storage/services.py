@@ -29,3 +29,13 @@ def seed_os_types() -> int:
             _, created = OsType.objects.get_or_create(description=description, defaults={"category": category})
             added += int(created)
     return added
+
+
+# -- primary storage (filled in by the storage-pool work; these are the hooks compute calls) ----
+def connect_host_pools(host) -> None:
+    """Create and start, on `host`, the libvirt pool of every primary storage of its cluster and
+    of its zone. Raises ResourceUnavailable (and removes the pools it created) on failure."""
+
+
+def disconnect_host_pools(host, *, forced: bool = False) -> None:
+    """Stop and undefine this host's pools of Nubo's primary storage (files are kept)."""

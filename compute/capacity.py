@@ -1,0 +1,123 @@
+"""The one capacity model: total x overprovisioning factor, allocated (from rows), used (as
+last reported by hosts and pools). Computed here, on demand, from rows; listCapacity, the zone
+and cluster responses and the UI all read it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count
+
+from portal import config
+
+from .choices import CapacityType
+from .models import Cluster, GuestIpAddress, Host, Pod, Zone
+
+
+@dataclass
+class CapacityRow:
+    type: int
+    zone: Zone | None = None
+    pod: Pod | None = None
+    cluster: Cluster | None = None
+    total: int = 0
+    used: int = 0
+    allocated: int = 0
+
+    @property
+    def name(self) -> str:
+        return CapacityType(self.type).label
+
+    @property
+    def percent_used(self) -> float:
+        basis = self.allocated if self.type in (CapacityType.MEMORY, CapacityType.CPU, CapacityType.CPU_CORE,
+                                                CapacityType.STORAGE_ALLOCATED) else self.used
+        return round(basis * 100.0 / self.total, 2) if self.total else 0.0
+
+    def as_response(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"type": self.type, "name": self.name}
+        for prefix, obj in (("zone", self.zone), ("pod", self.pod), ("cluster", self.cluster)):
+            if obj is not None:
+                row[f"{prefix}id"] = str(obj.uuid)
+                row[f"{prefix}name"] = obj.name
+        row.update({"capacitytotal": int(self.total), "capacityused": int(self.used),
+                    "capacityallocated": int(self.allocated), "percentused": f"{self.percent_used:.2f}"})
+        return row
+
+
+def _factor(name: str, cluster: Cluster) -> float:
+    return float(config.get_value(name, scope="cluster", scope_uuid=str(cluster.uuid)))
+
+
+def capacities(*, zone: Zone | None = None, pod: Pod | None = None, cluster: Cluster | None = None,
+               capacity_type: int | None = None, level: str | None = None) -> list[CapacityRow]:
+    """Capacity rows grouped by zone (default), pod (when `pod` is given or level="pod") or
+    cluster (when `cluster` is given or level="cluster")."""
+    from storage.models import ImageStore, StoragePool
+
+    level = level or ("cluster" if cluster is not None else "pod" if pod is not None else "zone")
+    hosts = Host.objects.select_related("zone", "pod", "cluster")
+    pools = StoragePool.objects.select_related("zone", "pod", "cluster")
+    ips = GuestIpAddress.objects.order_by()
+    stores = ImageStore.objects.select_related("zone")
+    if zone is not None:
+        hosts, pools, ips, stores = (q.filter(zone=zone) for q in (hosts, pools, ips, stores))
+    if pod is not None:
+        hosts, pools, ips = hosts.filter(pod=pod), pools.filter(pod=pod), ips.filter(ip_range__pod=pod)
+        stores = stores.none() if level != "zone" else stores
+    if cluster is not None:
+        hosts, pools = hosts.filter(cluster=cluster), pools.filter(cluster=cluster)
+        ips, stores = ips.none(), stores.none()
+
+    rows: dict[tuple, CapacityRow] = {}
+
+    def row(kind: int, z: Zone, p: Pod | None, c: Cluster | None) -> CapacityRow:
+        key_p = p if level in ("pod", "cluster") else None
+        key_c = c if level == "cluster" else None
+        key = (kind, z.pk, key_p.pk if key_p else None, key_c.pk if key_c else None)
+        if key not in rows:
+            rows[key] = CapacityRow(kind, z, key_p, key_c)
+        return rows[key]
+
+    factors: dict[int, tuple[float, float]] = {}
+    for host in hosts:
+        c = host.cluster
+        if c.pk not in factors:
+            factors[c.pk] = (_factor("cpu.overprovisioning.factor", c), _factor("mem.overprovisioning.factor", c))
+        cpu_factor, mem_factor = factors[c.pk]
+        mem = row(CapacityType.MEMORY, host.zone, host.pod, c)
+        mem.total += int(host.memory_total * mem_factor)
+        mem.used += host.memory_used
+        mhz = host.cpu_number * host.cpu_speed
+        cpu = row(CapacityType.CPU, host.zone, host.pod, c)
+        cpu.total += int(mhz * cpu_factor)
+        cpu.used += int(mhz * (host.cpu_used_percent or 0) / 100)
+        cores = row(CapacityType.CPU_CORE, host.zone, host.pod, c)
+        cores.total += host.cpu_number
+    for pool in pools:
+        factor = float(config.get_value("storage.overprovisioning.factor", scope="storagepool",
+                                        scope_uuid=str(pool.uuid)))
+        storage = row(CapacityType.STORAGE, pool.zone, pool.pod, pool.cluster)
+        storage.total += pool.capacity_bytes
+        storage.used += pool.used_bytes
+        allocated = row(CapacityType.STORAGE_ALLOCATED, pool.zone, pool.pod, pool.cluster)
+        allocated.total += int(pool.capacity_bytes * factor)
+        allocated.allocated += pool.allocated_bytes
+        allocated.used += pool.allocated_bytes
+    counted = ips.values("zone_id", "ip_range__pod_id").annotate(total=Count("id"), used=Count("allocated"))
+    zones_by_id = {z.pk: z for z in Zone.objects.filter(pk__in={c["zone_id"] for c in counted})}
+    pods_by_id = {p.pk: p for p in Pod.objects.filter(pk__in={c["ip_range__pod_id"] for c in counted})}
+    for c in counted:
+        r = row(CapacityType.DIRECT_ATTACHED_PUBLIC_IP, zones_by_id[c["zone_id"]], pods_by_id[c["ip_range__pod_id"]], None)
+        r.total += c["total"]
+        r.used += c["used"]
+        r.allocated += c["used"]
+    for store in stores:
+        r = row(CapacityType.SECONDARY_STORAGE, store.zone, None, None)
+        r.total += store.capacity_bytes
+        r.used += store.used_bytes
+    result = list(rows.values())
+    if capacity_type is not None:
+        result = [r for r in result if r.type == capacity_type]
+    return sorted(result, key=lambda r: (r.zone.pk if r.zone else 0, r.pod.pk if r.pod else 0,
+                                          r.cluster.pk if r.cluster else 0, r.type))
