@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 
 from portal import events
 from portal.errors import InvalidParameterValue, ParamError, PermissionDenied, ResourceInUse
@@ -214,7 +215,12 @@ def delete_domain(caller, domain: Domain, *, cleanup: bool = False) -> None:
             _delete_account_rows(caller, account)
         display = domain.display_path
         for sub in subtree.order_by("-level"):
-            sub.delete()
+            try:
+                sub.delete()
+            except ProtectedError as exc:  # e.g. a zone dedicated to the domain: refuse, undo everything
+                used = sorted(f"{type(obj).__name__} {obj}" for obj in exc.protected_objects)[:5]
+                raise ResourceInUse(f"Domain {sub.display_path} is still used by {', '.join(used)}; "
+                                    "release it first") from None
         events.record(caller, "DOMAIN.DELETE", f"Domain {display} deleted", resource_type="Domain")
 
 
@@ -446,7 +452,7 @@ def create_role(caller, *, name: str, role_type: str | None = None, description:
                 copy_from: Role | None = None) -> Role:
     _require_root_admin(caller, "create roles")
     name = _check_name(name, "role name")
-    if copy_from is None and role_type is None:
+    if copy_from is None and not role_type:  # a blank type= counts as missing
         raise ParamError("Give either type (Admin, DomainAdmin, User) or roleid to copy from")
     role_type = role_type or copy_from.type
     if role_type not in RoleType.values:

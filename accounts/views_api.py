@@ -10,7 +10,7 @@ from portal.api.render import respond, respond_error
 from portal.errors import AccountError
 
 from . import auth, crypto
-from .services import login_response
+from .services import login_response, record_login
 
 
 def authenticator(request, name: str, raw: dict[str, str], fmt: str) -> HttpResponse:
@@ -36,6 +36,7 @@ def authenticator(request, name: str, raw: dict[str, str], fmt: str) -> HttpResp
         return respond_error("loginresponse", 531, exc.message, None, fmt)
     request.session.cycle_key()
     django_login(request, user, backend="accounts.auth.DomainUserBackend")
+    record_login(user, api=True)  # as the UI login does: API logins are audited too
     sessionkey = crypto.new_session_key()
     request.session["sessionkey"] = sessionkey
     response = respond("loginresponse", login_response(user, sessionkey, settings.SESSION_COOKIE_AGE), fmt)

@@ -1,0 +1,293 @@
+"""Helpers of the wire-compatibility suites.
+
+- a reference signer: the spec's own snippet (cloudstack-api.md §2.3), deliberately independent
+  of portal.api.signing, plus the canonical forms of the real clients of §2.2;
+- raw requests to /client/api through Django's test client, parsed whatever the format;
+- `World`: two symmetric tenant subtrees (ROOT/corp and ROOT/other), each with a domain admin, a
+  plain user, a "victim" account admin commands act on, an empty sub-domain and a finished job.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, quote_plus, urlencode
+
+from django.utils import timezone
+
+from accounts import services
+from accounts.models import Domain, Role, RolePermission
+from portal.models import AsyncJob
+from tests.factories import Tenant, make_account, make_domain, xml_to_dict
+
+API = "/client/api"
+FORM = "application/x-www-form-urlencoded"
+JSON_TYPE = "application/json; charset=UTF-8"
+XML_TYPE = "text/xml; charset=UTF-8"
+BAD_CREDENTIALS = "unable to verify user credentials and/or request signature"
+FORMATS = ("json", "xml")
+
+# -- reference signing (spec §2.3 snippet, verbatim logic) -----------------------------------------
+_SAFE = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-*_")
+
+
+def java_urlencode(s: str) -> str:
+    return "".join(chr(b) if b in _SAFE else "%20" if b == 0x20 else "%%%02X" % b for b in s.encode("utf-8"))
+
+
+def reference_canonical(params: dict[str, str]) -> str:
+    items = sorted((k, v) for k, v in params.items() if k.lower() != "signature")
+    return "&".join(f"{k}={java_urlencode(v)}" for k, v in items).lower()
+
+
+def _hmac_b64(secret: str, message: str) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), message.encode(), hashlib.sha1).digest()).decode()
+
+
+def reference_sign(params: dict[str, str], secret: str) -> str:
+    return _hmac_b64(secret, reference_canonical(params))
+
+
+# -- what the real clients sign (spec §2.2) --------------------------------------------------------
+def cs_sign(params: dict[str, str], secret: str) -> str:
+    """cs 3.x-5.2: sorted raw names, quote(v, safe="*")."""
+    joined = "&".join(f"{k}={quote(v, safe='*')}" for k, v in sorted(params.items()) if k.lower() != "signature")
+    return _hmac_b64(secret, joined.lower())
+
+
+def libcloud_sign(params: dict[str, str], secret: str) -> str:
+    """libcloud 3.9 _make_signature: names lower-cased then sorted, quote(k, "[]"), quote(v, "[]*")."""
+    pairs = sorted((k.lower(), v) for k, v in params.items() if k.lower() != "signature")
+    joined = "&".join(f"{quote(k, safe='[]')}={quote(v, safe='[]*')}" for k, v in pairs)
+    return _hmac_b64(secret, joined.lower().replace("+", "%20"))
+
+
+def cloudmonkey5_sign(params: dict[str, str], secret: str) -> str:
+    """CloudMonkey 5.3 (Python 2 quote_plus encodes '~'): lower-cased names sorted, values
+    quote_plus(v, safe="*") lower-cased with '+' turned into %20."""
+    pairs = sorted((k.lower(), v) for k, v in params.items() if k.lower() != "signature")
+    joined = "&".join(f"{k}={quote_plus(v, safe='*').replace('~', '%7E')}" for k, v in pairs)
+    return _hmac_b64(secret, joined.lower().replace("+", "%20"))
+
+
+def cmk_sign(params: dict[str, str], secret: str) -> str:
+    """cmk 6.x (Go): sort.Strings raw names, url.QueryEscape, '+'->%20, %2A->'*'."""
+    def query_escape(v: str) -> str:
+        return quote_plus(v, safe="-_.~").replace("+", "%20").replace("%2A", "*")
+
+    joined = "&".join(f"{k}={query_escape(v)}" for k, v in sorted(params.items()) if k.lower() != "signature")
+    return _hmac_b64(secret, joined.lower())
+
+
+def expires_in(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(time.time() + seconds))
+
+
+# -- raw requests ----------------------------------------------------------------------------------
+class Answer:
+    def __init__(self, response):
+        self.response = response
+        self.status = response.status_code
+        self.text = response.content.decode()
+        self.content_type = response.get("Content-Type", "")
+        if self.content_type.startswith("application/json"):
+            self.body: Any = json.loads(self.text)
+        else:
+            self.body = xml_to_dict(self.text)
+
+    @property
+    def name(self) -> str:
+        assert isinstance(self.body, dict) and len(self.body) == 1, self.text
+        return next(iter(self.body))
+
+    @property
+    def inner(self) -> dict:
+        assert isinstance(self.body, dict) and len(self.body) == 1, self.text
+        value = next(iter(self.body.values()))
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def errortext(self) -> str:
+        return self.inner.get("errortext", "")
+
+    def __getitem__(self, header: str) -> str:
+        return self.response[header]
+
+    def __repr__(self) -> str:
+        return f"Answer({self.status}, {self.text[:500]})"
+
+
+def send(client, params: dict[str, str] | None = None, *, method: str = "GET", query: dict[str, str] | None = None,
+         capture=None, **extra) -> Answer:
+    """GET with `params` in the query string, or POST with `params` as a form body (and `query`
+    in the query string)."""
+    params = params or {}
+
+    def go():
+        if method == "POST":
+            url = API + ("?" + urlencode(query) if query else "")
+            return client.post(url, data=urlencode(params), content_type=FORM, **extra)
+        merged = {**params, **(query or {})}
+        return client.get(API + ("?" + urlencode(merged) if merged else ""), **extra)
+
+    if capture is not None:
+        with capture(execute=True):
+            return Answer(go())
+    return Answer(go())
+
+
+def signed(tenant: Tenant, command: str, *, v3: bool = True, fmt: str = "json", **params: str) -> dict[str, str]:
+    data = {"command": command, "apiKey": tenant.api_key, **{k: str(v) for k, v in params.items()}}
+    if fmt == "json":
+        data["response"] = "json"
+    if v3:
+        data["signatureVersion"] = "3"
+        data.setdefault("expires", expires_in(600))
+    data["signature"] = reference_sign(data, tenant.secret)
+    return data
+
+
+def as_list(value: Any) -> list:
+    """XML collapses a one-item list into a dict; JSON keeps lists."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def uid(obj) -> str:
+    return str(obj.uuid)
+
+
+# -- the world -------------------------------------------------------------------------------------
+@dataclass
+class Side:
+    name: str
+    domain: Domain
+    sub: Domain
+    admin: Tenant
+    user: Tenant
+    victim: Tenant
+    job: AsyncJob
+    # infrastructure: a zone dedicated to the side's domain (so only its tenants see it), with a
+    # pod, a guest IP range, a Simulator cluster, a host, and a second host in maintenance
+    zone: Any = None
+    pod: Any = None
+    ip_range: Any = None
+    cluster: Any = None
+    host: Any = None
+    maint_host: Any = None
+    pool: Any = None  # primary storage of the cluster (a directory on the Simulator host)
+    store: Any = None  # secondary storage of the zone (a directory under World.storage_dir)
+
+
+@dataclass
+class World:
+    admin: Tenant
+    a: Side
+    b: Side
+    spare_role: Role
+    rule: RolePermission
+    spare_zone: Any = None  # empty, for deleteZone
+    spare_pod: Any = None  # empty, in a.zone, for deletePod
+    spare_cluster: Any = None  # empty, in a.pod, for deleteCluster
+    storage_dir: str = ""  # a temporary directory for the storage the suite adds
+    _counter: Any = field(default_factory=itertools.count)
+
+    def unique(self, prefix: str) -> str:
+        return f"{prefix}-{next(self._counter)}"
+
+    def least(self, side: Side, role_types) -> Tenant:
+        """The least privileged caller of `side` whose role type may run a command."""
+        if "User" in role_types:
+            return side.user
+        if "DomainAdmin" in role_types:
+            return side.admin
+        return self.admin
+
+
+def finished_job(tenant: Tenant, command: str = "deleteAccount") -> AsyncJob:
+    return AsyncJob.objects.create(command=command, params={}, user=tenant.user, account=tenant.account, status=1,
+                                   result_code=0, result_type="object", result={"success": True},
+                                   completed=timezone.now())
+
+
+def make_side(name: str, admin_tenant: Tenant | None = None) -> Side:
+    if admin_tenant is None:
+        domain = make_domain(name)
+        admin_tenant = make_account(f"{name}-admin", domain=domain, accounttype=2)
+    domain = admin_tenant.account.domain
+    sub = make_domain("dev", parent=domain)
+    user = make_account(f"{name}-user", domain=domain)
+    victim = make_account(f"{name}-victim", domain=domain)
+    return Side(name=name, domain=domain, sub=sub, admin=admin_tenant, user=user, victim=victim,
+                job=finished_job(user))
+
+
+def build_world_from_scratch() -> World:
+    from tests.factories import bootstrap_cloud
+
+    cloud = bootstrap_cloud()
+    corp = make_domain("corp")
+    return build_world(cloud, make_account("corp-admin", domain=corp, accounttype=2))
+
+
+def build_world(cloud, corp_admin: Tenant) -> World:
+    from storage.services import seed_os_types
+
+    seed_os_types()
+    admin_user = cloud.admin.user
+    spare = services.create_role(admin_user, name="Spare", role_type="User", description="unused role")
+    rule = services.create_role_permission(admin_user, role=spare, rule="listZones", permission="deny")
+    return World(admin=cloud.admin, a=make_side("corp", corp_admin), b=make_side("other"), spare_role=spare,
+                 rule=rule)
+
+
+def build_infrastructure(world: World) -> None:
+    import tempfile
+
+    from compute import services as infra
+    from storage import services as storage
+
+    admin = world.admin.user
+    world.storage_dir = tempfile.mkdtemp(prefix="nubo-api-world-")
+    for index, side in enumerate((world.a, world.b), start=1):
+        side.zone = infra.create_zone(admin, name=f"zone-{side.name}", dns1="8.8.8.8", internal_dns1="10.0.0.2",
+                                      domain=side.domain, allocation_state="Enabled")
+        side.pod = infra.create_pod(admin, zone=side.zone, name=f"pod-{side.name}", gateway=f"10.{index}.0.1",
+                                    netmask="255.255.255.0")
+        side.ip_range = infra.create_vlan_ip_range(admin, pod=side.pod, gateway=f"10.{index}.0.1",
+                                                   netmask="255.255.255.0", start_ip=f"10.{index}.0.50",
+                                                   end_ip=f"10.{index}.0.60")
+        side.cluster = infra.add_cluster(admin, zone=side.zone, pod=side.pod, name=f"cluster-{side.name}",
+                                         hypervisor="Simulator")
+        side.host = infra.add_host(admin, zone=side.zone, pod=side.pod, cluster=side.cluster,
+                                   url=f"http://sim/{side.name}/h0", hypervisor="Simulator")
+        side.maint_host = infra.add_host(admin, zone=side.zone, pod=side.pod, cluster=side.cluster,
+                                         url=f"http://sim/{side.name}/h1", hypervisor="Simulator")
+        side.maint_host = infra.prepare_host_for_maintenance(admin, side.maint_host)
+        side.pool = storage.create_storage_pool(admin, zone=side.zone, pod=side.pod, cluster=side.cluster,
+                                                name=f"pool-{side.name}", url=f"{world.storage_dir}/pool-{side.name}")
+        side.store = storage.add_image_store(admin, zone=side.zone, name=f"store-{side.name}",
+                                             url=f"file://{world.storage_dir}/store-{side.name}")
+    world.spare_zone = infra.create_zone(admin, name="zone-spare", dns1="8.8.8.8", internal_dns1="10.0.0.2")
+    world.spare_pod = infra.create_pod(admin, zone=world.a.zone, name="pod-spare", gateway="10.99.0.1",
+                                       netmask="255.255.255.0")
+    world.spare_cluster = infra.add_cluster(admin, zone=world.a.zone, pod=world.a.pod, name="cluster-spare",
+                                            hypervisor="Simulator")
+    infra.raise_alert(7, "ALERT.TEST", "a test alert", zone=world.a.zone)
+
+
+_HANDLER: list = []
+
+
+def share_client_handler(client):
+    if _HANDLER:
+        client.handler = _HANDLER[0]
+    else:
+        _HANDLER.append(client.handler)
+    return client
