@@ -20,6 +20,7 @@ from .responses import (
     HostResponse,
     HypervisorResponse,
     PodResponse,
+    VlanIpRangeListResponse,
     VlanIpRangeResponse,
     ZoneResponse,
 )
@@ -303,7 +304,7 @@ class ListVlanIpRanges(Command):
     name = "listVlanIpRanges"
     description = "Lists all VLAN IP ranges."
     Params = ListVlanIpRangesParams
-    response = VlanIpRangeResponse
+    response = VlanIpRangeListResponse
     kind = "list"
     roles = ADMIN_ONLY
 

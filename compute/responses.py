@@ -90,6 +90,12 @@ class VlanIpRangeResponse(ResponseSerializer):
         return False
 
 
+class VlanIpRangeListResponse(VlanIpRangeResponse):
+    """listVlanIpRanges names its items `vlaniprange` (createVlanIpRange answers `vlan`)."""
+
+    object_name = "vlaniprange"
+
+
 class ClusterResponse(ResponseSerializer):
     object_name = "cluster"
     id = Uuid(source="uuid", help_text="the cluster ID")

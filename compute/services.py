@@ -87,6 +87,8 @@ def create_zone(caller, *, name: str, dns1: str, internal_dns1: str, network_typ
         raise ParamError("The zone name must not be empty")
     if network_type.capitalize() != NetworkType.BASIC:
         raise InvalidParameterValue(f"Network type {network_type} is not supported yet; create a Basic zone")
+    if not dns1 or not internal_dns1:
+        raise ParamError("A zone needs dns1 (for guests) and internaldns1 (for the hosts), e.g. 8.8.8.8 and 10.0.0.1")
     for value, what in ((dns1, "dns1"), (dns2, "dns2"), (internal_dns1, "internaldns1"), (internal_dns2, "internaldns2")):
         if value:
             _ip(value, what)
@@ -172,12 +174,10 @@ def create_pod(caller, *, zone: Zone, name: str, gateway: str, netmask: str, sta
     elif end_ip:
         raise ParamError("endip needs startip")
     with transaction.atomic():
+        Zone.objects.select_for_update().get(pk=zone.pk)  # one range change per zone at a time
         if Pod.objects.filter(zone=zone, name__iexact=name).exists():
             raise InvalidParameterValue(f"A pod named {name} already exists in zone {zone.name}")
-        for other in Pod.objects.filter(zone=zone):
-            if other.cidr.overlaps(network):
-                raise InvalidParameterValue(f"The pod network {network} overlaps pod {other.name}'s network "
-                                            f"{other.cidr} in zone {zone.name}")
+        _refuse_pod_collisions(zone, network, (first, last) if start_ip else None)
         pod = Pod.objects.create(zone=zone, name=name, gateway=gateway, netmask=netmask, start_ip=start_ip or None,
                                  end_ip=(end_ip or start_ip) or None,
                                  allocation_state=_allocation(allocation_state) or AllocationState.ENABLED)
@@ -185,11 +185,28 @@ def create_pod(caller, *, zone: Zone, name: str, gateway: str, netmask: str, sta
     return pod
 
 
+def _refuse_pod_collisions(zone: Zone, network: ipaddress.IPv4Network, reserved: tuple | None,
+                           exclude: Pod | None = None) -> None:
+    """A pod's network may not overlap another pod's of its zone, nor its reserved range take
+    addresses a guest IP range of the zone holds."""
+    for other in Pod.objects.filter(zone=zone).exclude(pk=exclude.pk if exclude else None):
+        if other.cidr.overlaps(network):
+            raise InvalidParameterValue(f"The pod network {network} overlaps pod {other.name}'s network "
+                                        f"{other.cidr} in zone {zone.name}")
+    if reserved is None:
+        return
+    for ip_range in VlanIpRange.objects.filter(zone=zone):
+        if _overlaps(reserved, (ipaddress.IPv4Address(ip_range.start_ip), ipaddress.IPv4Address(ip_range.end_ip))):
+            raise InvalidParameterValue(f"The pod range {reserved[0]}-{reserved[1]} collides with the guest IP range "
+                                        f"{ip_range.start_ip}-{ip_range.end_ip} of zone {zone.name}")
+
+
 def update_pod(caller, pod: Pod, *, name: str | None = None, allocation_state: str | None = None,
                gateway: str | None = None, netmask: str | None = None, start_ip: str | None = None,
                end_ip: str | None = None) -> Pod:
     require_root_admin(caller, "update pods")
     with transaction.atomic():
+        Zone.objects.select_for_update().get(pk=pod.zone_id)  # one range change per zone at a time
         pod = Pod.objects.select_for_update().get(pk=pod.pk)
         if name and name != pod.name:
             if Pod.objects.filter(zone=pod.zone, name__iexact=name).exclude(pk=pod.pk).exists():
@@ -199,8 +216,8 @@ def update_pod(caller, pod: Pod, *, name: str | None = None, allocation_state: s
             gateway, netmask = gateway or pod.gateway, netmask or pod.netmask
             network = _network(gateway, netmask)
             start_ip, end_ip = start_ip or pod.start_ip, end_ip or pod.end_ip
-            if start_ip:
-                _range(network, gateway, start_ip, end_ip, "pod range")
+            reserved = _range(network, gateway, start_ip, end_ip, "pod range") if start_ip else None
+            _refuse_pod_collisions(pod.zone, network, reserved, exclude=pod)
             pod.gateway, pod.netmask, pod.start_ip, pod.end_ip = gateway, netmask, start_ip, end_ip
         state = _allocation(allocation_state)
         if state is not None:

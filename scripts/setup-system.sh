@@ -3,7 +3,7 @@
 #
 #   scripts/setup-system.sh [component ...]     (no argument: every component)
 #
-# Components: python node redis postgres chromium libvirt. Each has a function `component_<name>` that
+# Components: python node redis postgres chromium libvirt nfs. Each has a function `component_<name>` that
 # checks what is already there and calls `want` for the packages still needed; nothing is installed
 # when nothing is missing (no apt-get update either). As root, the missing packages are installed
 # with one `apt-get update` and one `apt-get install`; otherwise the script prints the command to run
@@ -16,7 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-ALL_COMPONENTS=(python node redis postgres chromium libvirt)
+ALL_COMPONENTS=(python node redis postgres chromium libvirt nfs)
 PACKAGES=()
 REASONS=()
 
@@ -93,7 +93,14 @@ component_libvirt() {
     return 0
 }
 
-# Later components (NFS, image tools) go here as component_<name> functions
+component_nfs() {
+    # mount.nfs, the helper `mount -t nfs` needs: NFS secondary storage is mounted on the management
+    # side, and libvirtd mounts NFS primary storage (netfs pools) with it on this machine's KVM host.
+    # No NFS server is installed or started (nfs-common brings rpcbind; nothing here starts it).
+    [ -x /sbin/mount.nfs ] || [ -x /usr/sbin/mount.nfs ] || have mount.nfs || want "mount.nfs missing (NFS storage)" nfs-common
+}
+
+# Later components (image tools) go here as component_<name> functions
 # and into ALL_COMPONENTS.
 
 main() {

@@ -440,7 +440,7 @@ class LibvirtDriver(HypervisorDriver):
                 _state, capacity, allocation, available = pool.info()
             except libvirt.libvirtError:
                 if created:  # leave nothing half-made behind
-                    for undo in (pool.destroy, pool.undefine):
+                    for undo in (pool.destroy, lambda: pool.delete(0), pool.undefine):  # delete: rmdir what build() made
                         try:
                             undo()
                         except libvirt.libvirtError:
