@@ -6,4 +6,4 @@ class ComputeConfig(AppConfig):
     verbose_name = "Compute"
 
     def ready(self) -> None:
-        from . import commands, settings_defs  # noqa: F401  (registers API commands and settings)
+        from . import commands, settings_defs, wizard  # noqa: F401  (registers API commands and settings)

@@ -53,10 +53,11 @@ def set_progress(job: AsyncJob, percent: int, text: str = "") -> None:
 def _finish(job: AsyncJob, status: int, code: int, result: dict[str, Any] | None) -> bool:
     """Finish a pending job exactly once (a conditional update, so a reaper and a worker can't
     both finish it)."""
-    return bool(AsyncJob.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
-        status=status, result_code=code, result_type="object" if result is not None else "",
-        result=result, completed=timezone.now(), progress=100 if status == JobStatus.SUCCEEDED else job.progress,
-    ))
+    changes = dict(status=status, result_code=code, result_type="object" if result is not None else "",
+                   result=result, completed=timezone.now())
+    if status == JobStatus.SUCCEEDED:
+        changes["progress"] = 100  # a failed job keeps the progress it had reached
+    return bool(AsyncJob.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(**changes))
 
 
 def _record_failure(command_cls: type[Command] | None, job: AsyncJob, caller, text: str) -> None:

@@ -1,5 +1,5 @@
 """The web UI under /client/."""
-from django.urls import path
+from django.urls import include, path
 
 from accounts import views as account_views
 from portal import views
@@ -24,6 +24,8 @@ urlpatterns = [
     path("users/new", account_views.user_create, name="user-create"),
     path("users/<uuid:uuid>/keys", account_views.user_keys, name="user-keys"),
     path("users/<uuid:uuid>/<str:action>", account_views.user_action, name="user-action"),
+    # infrastructure (root admin only; 404 for everyone else)
+    path("", include("compute.ui_urls")),
     # everyone, scoped
     path("events", views.event_list, name="events"),
     path("jobs", views.job_list, name="jobs"),

@@ -177,6 +177,15 @@ CASES: dict[str, Case] = {
     "listCapacity": Case(ROOT_ONLY, lambda w, s: {"zoneid": uid(s.zone)}, "capacity", bad={"type": "memory"},
                          foreign=None, why_no_foreign=INFRA),
     "listAlerts": Case(ROOT_ONLY, lambda w, s: {}, "alert", bad={"id": "nope"}, foreign=None, why_no_foreign=INFRA),
+    "setupBasicZone": Case(ROOT_ONLY, lambda w, s: {
+        "name": w.unique("setup"), "dns1": "8.8.8.8", "internaldns1": "10.0.0.2", "podname": "pod1",
+        "podgateway": "10.77.0.1", "podnetmask": "255.255.255.0", "podstartip": "10.77.0.10",
+        "podendip": "10.77.0.20", "guestgateway": "10.77.0.1", "guestnetmask": "255.255.255.0",
+        "gueststartip": "10.77.0.100", "guestendip": "10.77.0.110", "clustername": "cluster1",
+        "hypervisor": "Simulator", "url": f"http://sim/{w.unique('setup-host')}", "primaryname": "primary1",
+        "primaryurl": f"file://{w.storage_dir}/{w.unique('setup-pool')}",
+        "secondaryurl": f"file://{w.storage_dir}/{w.unique('setup-store')}"},
+        "zone", bad={"podgateway": "10.77.0"}, foreign=None, why_no_foreign=INFRA),
     # -- primary and secondary storage (root admin)
     "createStoragePool": Case(ROOT_ONLY, lambda w, s: {"zoneid": uid(s.zone), "podid": uid(s.pod),
                                                        "clusterid": uid(s.cluster), "name": w.unique("pool"),
