@@ -1,13 +1,12 @@
 """API commands of the tenancy model: declarations that validate, then call one service."""
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db.models import Exists, OuterRef
 from rest_framework import serializers
 
 from portal.api import params as P
-from portal.api.registry import Command, ListParams, NoParams, ScopedListParams, register
-from portal.api.responses import SuccessResponse
-from portal.errors import ParamError
+from portal.api.listing import keyword_filter
+from portal.api.registry import Command, ListParams, ScopedListParams, register
 
 from . import services
 from .access import ADMIN_ONLY, ADMINS, ALL_ROLE_TYPES, apply_list_scope
@@ -35,13 +34,6 @@ def users_for_response(qs):
     return qs.select_related("account__role", "domain")
 
 
-def keyword_filter(qs, keyword: str | None, *fields: str):
-    if not keyword:
-        return qs
-    q = Q()
-    for field in fields:
-        q |= Q(**{f"{field}__icontains": keyword})
-    return qs.filter(q)
 
 
 # -- domains ------------------------------------------------------------------------------------

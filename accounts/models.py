@@ -9,7 +9,6 @@ import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
-from django.db.models import Q
 
 from .choices import AccountState, AccountType, DomainState, Permission, RoleType, UserState
 

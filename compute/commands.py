@@ -1,12 +1,12 @@
 """API commands of the infrastructure hierarchy (root admin), listZones/listHypervisors for all."""
 from __future__ import annotations
 
-from django.db.models import Q
 from rest_framework import serializers
 
 from accounts.access import ADMIN_ONLY, ALL_ROLE_TYPES
 from accounts.models import Domain
 from portal.api import params as P
+from portal.api.listing import keyword_filter
 from portal.api.registry import Command, ListParams, register
 
 from . import services
@@ -26,13 +26,6 @@ from .responses import (
 )
 
 
-def _keyword(qs, keyword, *fields):
-    if not keyword:
-        return qs
-    q = Q()
-    for field in fields:
-        q |= Q(**{f"{field}__icontains": keyword})
-    return qs.filter(q)
 
 
 # -- zones --------------------------------------------------------------------------------------
@@ -100,7 +93,7 @@ class ListZones(Command):
             qs = qs.filter(network_type__iexact=params["networktype"])
         if params.get("domainid"):
             qs = qs.filter(domain__uuid=params["domainid"])
-        return _keyword(qs, params.get("keyword"), "name", "description")
+        return keyword_filter(qs, params.get("keyword"), "name", "description")
 
 
 class UpdateZoneParams(serializers.Serializer):
@@ -211,7 +204,7 @@ class ListPods(Command):
             qs = qs.filter(zone=params["zoneid"])
         if params.get("allocationstate"):
             qs = qs.filter(allocation_state__iexact=params["allocationstate"])
-        return _keyword(qs, params.get("keyword"), "name")
+        return keyword_filter(qs, params.get("keyword"), "name")
 
 
 class UpdatePodParams(serializers.Serializer):
@@ -318,7 +311,7 @@ class ListVlanIpRanges(Command):
             qs = qs.filter(pod=params["podid"])
         if params.get("forvirtualnetwork") is not None:
             qs = qs.filter(for_virtual_network=params["forvirtualnetwork"])
-        return _keyword(qs, params.get("keyword"), "start_ip", "end_ip", "gateway")
+        return keyword_filter(qs, params.get("keyword"), "start_ip", "end_ip", "gateway")
 
 
 @register
@@ -398,7 +391,7 @@ class ListClusters(Command):
                              ("allocationstate", "allocation_state"), ("managedstate", "managed_state")):
             if params.get(param):
                 qs = qs.filter(**{f"{field}__iexact": params[param]})
-        return _keyword(qs, params.get("keyword"), "name")
+        return keyword_filter(qs, params.get("keyword"), "name")
 
 
 class UpdateClusterParams(serializers.Serializer):
@@ -520,7 +513,7 @@ class ListHosts(Command):
                 qs = qs.filter(**{f"{field}__iexact": params[param]})
         if params.get("hahost"):
             qs = qs.none()
-        return _keyword(qs, params.get("keyword"), "name", "url")
+        return keyword_filter(qs, params.get("keyword"), "name", "url")
 
 
 class UpdateHostParams(serializers.Serializer):
@@ -694,4 +687,4 @@ class ListAlerts(Command):
                 raise ParamError(f"Invalid parameter type value={params['type']}: alert types are numbers") from None
         if params.get("name"):
             qs = qs.filter(name=params["name"])
-        return _keyword(qs, params.get("keyword"), "subject", "name")
+        return keyword_filter(qs, params.get("keyword"), "subject", "name")

@@ -1,14 +1,13 @@
 """The framework's own API commands: discovery, capabilities, async jobs, events, settings."""
 from __future__ import annotations
 
-from django.conf import settings as django_settings
 from django.db.models import Q
 from rest_framework import serializers
 
 from accounts.access import ADMIN_ONLY, ALL_ROLE_TYPES, apply_list_scope
 from accounts.models import Account, Domain
 
-from . import config, services
+from . import services
 from .api import params as P
 from .api.registry import Command, ListParams, ScopedListParams, register
 from .discovery import available_commands, describe

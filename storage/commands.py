@@ -8,6 +8,7 @@ from rest_framework import serializers
 from accounts.access import ADMIN_ONLY, ALL_ROLE_TYPES
 from compute.models import Cluster, Pod, Zone
 from portal.api import params as P
+from portal.api.listing import keyword_filter
 from portal.api.registry import Command, ListParams, register
 from portal.errors import InvalidParameterValue
 
@@ -75,13 +76,6 @@ class ListOsCategories(Command):
         return qs
 
 
-def _keyword(qs, keyword, *fields):
-    if not keyword:
-        return qs
-    q = Q()
-    for field in fields:
-        q |= Q(**{f"{field}__icontains": keyword})
-    return qs.filter(q)
 
 
 # -- primary storage ----------------------------------------------------------------------------
@@ -155,7 +149,7 @@ class ListStoragePools(Command):
         for param, field in (("scope", "scope"), ("status", "state")):
             if params.get(param):
                 qs = qs.filter(**{f"{field}__iexact": params[param]})
-        return _keyword(qs, params.get("keyword"), "name", "url")
+        return keyword_filter(qs, params.get("keyword"), "name", "url")
 
 
 class UpdateStoragePoolParams(serializers.Serializer):
@@ -278,7 +272,7 @@ class ListImageStores(Command):
                 qs = qs.filter(**{f"{field}__iexact": params[param]})
         if "readonly" in params:
             qs = qs.filter(readonly=params["readonly"])
-        return _keyword(qs, params.get("keyword"), "name", "url")
+        return keyword_filter(qs, params.get("keyword"), "name", "url")
 
 
 class DeleteImageStoreParams(serializers.Serializer):

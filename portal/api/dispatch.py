@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 from django.db.models import QuerySet
-from rest_framework import serializers
 
 from portal import config
 from portal.errors import MalformedParameter, ParamError
