@@ -121,3 +121,15 @@ def capacities(*, zone: Zone | None = None, pod: Pod | None = None, cluster: Clu
         result = [r for r in result if r.type == capacity_type]
     return sorted(result, key=lambda r: (r.zone.pk if r.zone else 0, r.pod.pk if r.pod else 0,
                                           r.cluster.pk if r.cluster else 0, r.type))
+
+
+def capacities_by(level: str) -> dict[int, list[CapacityRow]]:
+    """Every zone's (level="zone") or cluster's (level="cluster") capacity rows, keyed by its pk,
+    from one computation: what a page of zones or clusters with showcapacities=true shows, in a
+    constant number of queries (the same rows capacities(zone=…) / capacities(cluster=…) give)."""
+    grouped: dict[int, list[CapacityRow]] = {}
+    for row in capacities(level=level):
+        owner = row.zone if level == "zone" else row.cluster
+        if owner is not None:
+            grouped.setdefault(owner.pk, []).append(row)
+    return grouped

@@ -6,6 +6,20 @@ from rest_framework import serializers as s
 from portal.api.responses import DateTime, ResponseSerializer, Uuid
 
 
+def _page_capacity(context: dict, level: str, obj) -> list | None:
+    """showcapacities=true: the capacity rows of `obj`, computed once per page (the serializer
+    context is shared by the rows of a page), not once per row."""
+    params = context.get("params") or {}
+    if not params.get("showcapacities"):
+        return None
+    key = f"_capacities_by_{level}"
+    if key not in context:
+        from .capacity import capacities_by
+
+        context[key] = capacities_by(level)
+    return [row.as_response() for row in context[key].get(obj.pk, [])]
+
+
 class ZoneResponse(ResponseSerializer):
     object_name = "zone"
     id = Uuid(source="uuid", help_text="Zone id")
@@ -38,12 +52,7 @@ class ZoneResponse(ResponseSerializer):
         return []
 
     def get_capacity(self, obj):
-        params = self.context.get("params") or {}
-        if not params.get("showcapacities"):
-            return None
-        from .capacity import capacities
-
-        return [row.as_response() for row in capacities(zone=obj)]
+        return _page_capacity(self.context, "zone", obj)
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -124,12 +133,7 @@ class ClusterResponse(ResponseSerializer):
         return str(config.get_value("mem.overprovisioning.factor", scope="cluster", scope_uuid=str(obj.uuid)))
 
     def get_capacity(self, obj):
-        params = self.context.get("params") or {}
-        if not params.get("showcapacities"):
-            return None
-        from .capacity import capacities
-
-        return [row.as_response() for row in capacities(cluster=obj)]
+        return _page_capacity(self.context, "cluster", obj)
 
 
 class HostResponse(ResponseSerializer):
