@@ -10,8 +10,9 @@ def _page_capacity(context: dict, level: str, obj) -> list | None:
     """showcapacities=true: the capacity rows of `obj`, computed once per page (the serializer
     context is shared by the rows of a page), not once per row."""
     params = context.get("params") or {}
-    if not params.get("showcapacities"):
-        return None
+    caller = context.get("caller")
+    if not params.get("showcapacities") or caller is None or not caller.account.is_root_admin:
+        return None  # capacity is infrastructure data: root admins only
     key = f"_capacities_by_{level}"
     if key not in context:
         from .capacity import capacities_by

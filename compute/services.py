@@ -599,6 +599,17 @@ def _host_answered(host: Host, stats) -> None:
         host.save(update_fields=["state", "state_reason", "disconnected", "last_pinged", "memory_used"])
         if previous != HostState.UP:
             events.record(system_user(), "HOST.STATE", f"Host {host.name} is Up again (was {previous})", resource=host)
+    if previous != HostState.UP:
+        # A host that was away may have missed pools created meanwhile (or lost them on reboot).
+        from storage import services as storage_services
+
+        try:
+            storage_services.connect_host_pools(host)
+        except Exception as exc:  # noqa: BLE001 - the host is Up; its storage problem is reported apart
+            message = getattr(exc, "message", str(exc))
+            log.warning("host %s is back but its storage pools could not be set up: %s", host.name, message)
+            raise_alert(AlertType.STORAGE_MISC, "ALERT.STORAGE", f"Host {host.name} is Up again but its primary "
+                        f"storage could not be set up: {message}", zone=host.zone, pod=host.pod, cluster=host.cluster)
 
 
 def ping_host(host: Host) -> bool:
@@ -614,8 +625,8 @@ def ping_host(host: Host) -> bool:
 
 
 def monitor_hosts() -> dict[str, int]:
-    """The periodic job: ping every host (Simulator hosts share one in-process driver, so one
-    ping covers them). A management restart changes nothing: states follow pings only."""
+    """The periodic job: ping every host not in maintenance, one connection each. A management
+    restart changes nothing: states follow pings only."""
     counts = {"up": 0, "down": 0}
     for host in Host.objects.exclude(resource_state=ResourceState.MAINTENANCE).select_related("cluster"):
         counts["up" if ping_host(host) else "down"] += 1

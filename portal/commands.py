@@ -6,6 +6,8 @@ from rest_framework import serializers
 
 from accounts.access import ADMIN_ONLY, ALL_ROLE_TYPES, apply_list_scope
 from accounts.models import Account, Domain
+from compute.models import Cluster, Zone
+from storage.models import StoragePool
 
 from . import services
 from .api import params as P
@@ -147,15 +149,27 @@ class ListEvents(Command):
 
 
 class ScopeParams(serializers.Serializer):
+    """The scope object of a setting (CloudStack's zoneid / clusterid / storageid / accountid /
+    domainid): at most one."""
+
+    zoneid = P.Entity(Zone, help_text="the ID of the Zone to update the parameter value for corresponding zone")
+    clusterid = P.Entity(Cluster, help_text="the ID of the Cluster to update the parameter value for "
+                                            "corresponding cluster")
+    storageid = P.Entity(StoragePool, help_text="the ID of the Storage pool to update the parameter value for "
+                                                "corresponding storage pool")
     accountid = P.Entity(Account, help_text="the ID of the Account to update the parameter value for "
                                             "corresponding account")
     domainid = P.Entity(Domain, help_text="the ID of the Domain to update the parameter value for "
                                           "corresponding domain")
 
+    SCOPES = (("zoneid", "zone"), ("clusterid", "cluster"), ("storageid", "storagepool"), ("accountid", "account"),
+              ("domainid", "domain"))
+
     def scope(self, attrs) -> tuple[str, str]:
-        given = [(k, v) for k, v in (("account", attrs.get("accountid")), ("domain", attrs.get("domainid"))) if v]
+        given = [(scope, attrs[param]) for param, scope in self.SCOPES if attrs.get(param) is not None]
         if len(given) > 1:
-            raise serializers.ValidationError("Give at most one scope: accountid or domainid")
+            raise serializers.ValidationError("Give at most one scope: zoneid, clusterid, storageid, accountid or "
+                                              "domainid")
         return (given[0][0], str(given[0][1].uuid)) if given else ("global", "")
 
 

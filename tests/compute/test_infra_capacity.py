@@ -188,9 +188,6 @@ def test_zones_without_showcapacities_carry_no_capacity(api, w):
         assert "capacity" not in cluster
 
 
-@pytest.mark.xfail(strict=False, reason="updateConfiguration knows accountid/domainid scopes only: clusterid is "
-                                        "ignored as an unknown parameter and the GLOBAL value is changed "
-                                        "(portal/commands.py ScopeParams needs clusterid, zoneid, storageid)")
 def test_cluster_override_through_update_configuration(api, w):
     answer = api("updateConfiguration", name="cpu.overprovisioning.factor", value="5", clusterid=str(w.c1.uuid))
     assert answer.status == 200, answer
