@@ -16,6 +16,7 @@ from . import crypto
 from portal.cache import invalidate_on_commit
 
 from .access import ROLE_RULES, can_manage_domain, valid_rule
+from .auth import forget_callers
 from .choices import (
     ACCOUNT_TYPE_FOR_ROLE_TYPE,
     ROLE_TYPE_FOR_ACCOUNT_TYPE,
@@ -324,6 +325,7 @@ def set_account_state(caller, account: Account, state: str) -> Account:
                                     else f"The default account {account.name} cannot be locked")
     with transaction.atomic():
         Account.objects.filter(pk=account.pk).update(state=state)
+        forget_callers()
         account.state = state
         event = {"enable": "ACCOUNT.ENABLE", "disable": "ACCOUNT.DISABLE", "lock": "ACCOUNT.LOCK"}[verb]
         events.record(caller, event, f"Account {account.name} {verb}d" if verb != "lock" else f"Account {account.name} locked",
@@ -420,6 +422,7 @@ def set_user_state(caller, user: User, state: str) -> User:
         raise InvalidParameterValue(f"You cannot {verb} yourself")
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(state=state, failed_login_attempts=0, login_locked_until=None)
+        forget_callers()
         user.state = state
         event = {"enable": "USER.ENABLE", "disable": "USER.DISABLE", "lock": "USER.LOCK"}[verb]
         events.record(caller, event, f"User {user.username} {verb}d" if verb != "lock" else f"User {user.username} locked",
@@ -433,6 +436,7 @@ def register_user_keys(caller, user: User) -> tuple[str, str]:
     api_key, secret = crypto.new_api_key(), crypto.new_api_key()
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(api_key=api_key, secret_key_encrypted=crypto.encrypt(secret))
+        forget_callers()
         user.api_key = api_key
         user.secret_key_encrypted = crypto.encrypt(secret)
         events.record(caller, "REGISTER.USER.KEY", f"API keys generated for user {user.username}", resource=user,

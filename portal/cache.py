@@ -34,6 +34,11 @@ class Snapshot(Generic[T]):
             self._value = None
 
 
+def track(cache) -> None:
+    """Let `invalidate_all` reach another process-local cache (it needs an `invalidate()`)."""
+    _ALL.append(cache)
+
+
 def invalidate_all() -> None:
     """Forget every snapshot (tests call this between tests: each rolls its data back)."""
     for snapshot in _ALL:
