@@ -20,8 +20,8 @@ ASSETS_STAMP := node_modules/.nubo-installed
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/nubo)
 PYTEST_ARGS ?=
 
-RUN_COMPONENTS := python node redis libvirt nfs
-TEST_COMPONENTS := python node redis chromium postgres libvirt nfs
+RUN_COMPONENTS := python node redis libvirt nfs images
+TEST_COMPONENTS := python node redis chromium postgres libvirt nfs images
 
 export PYTHON
 

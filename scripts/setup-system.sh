@@ -3,7 +3,7 @@
 #
 #   scripts/setup-system.sh [component ...]     (no argument: every component)
 #
-# Components: python node redis postgres chromium libvirt nfs. Each has a function `component_<name>` that
+# Components: python node redis postgres chromium libvirt nfs images. Each has a function `component_<name>` that
 # checks what is already there and calls `want` for the packages still needed; nothing is installed
 # when nothing is missing (no apt-get update either). As root, the missing packages are installed
 # with one `apt-get update` and one `apt-get install`; otherwise the script prints the command to run
@@ -16,7 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-ALL_COMPONENTS=(python node redis postgres chromium libvirt nfs)
+ALL_COMPONENTS=(python node redis postgres chromium libvirt nfs images)
 PACKAGES=()
 REASONS=()
 
@@ -100,7 +100,22 @@ component_nfs() {
     [ -x /sbin/mount.nfs ] || [ -x /usr/sbin/mount.nfs ] || have mount.nfs || want "mount.nfs missing (NFS storage)" nfs-common
 }
 
-# Later components (image tools) go here as component_<name> functions
+component_images() {
+    # The tools `manage.py build_builtin_images` runs to make the built-in Tiny Linux template and
+    # ISO (storage/images/builtin.py): a FAT file system (dosfstools, mtools), SYSLINUX and its MBR
+    # (syslinux, syslinux-common), an MBR partition table (fdisk: sfdisk), the live ISO (isolinux,
+    # xorriso) and the qcow2 conversion (qemu-utils). The kernel and busybox-static are not installed:
+    # the build fetches them with `apt-get download` and only unpacks them.
+    local pkgs=(dosfstools mtools syslinux syslinux-common isolinux fdisk xorriso qemu-utils) installed missing=() p
+    installed="$(dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null | awk '/ install ok installed$/ { print $1 }' || true)"
+    for p in "${pkgs[@]}"; do
+        grep -qxF "$p" <<<"$installed" || missing+=("$p")
+    done
+    ((${#missing[@]})) && want "tools to build the built-in images missing" "${missing[@]}"
+    return 0
+}
+
+# Later components go here as component_<name> functions
 # and into ALL_COMPONENTS.
 
 main() {
