@@ -149,7 +149,8 @@ class DiskSpec:
 class NicSpec:
     mac: str
     network: str = ""  # a libvirt network name, or
-    bridge: str = ""  # a host bridge
+    bridge: str = ""  # a host bridge, or neither: QEMU's user-mode network (NAT with its own DHCP
+    # server giving the guest 10.0.2.15; no host bridge or firewall rule: tests and throw-away guests)
     model: str = "virtio"
 
 

@@ -86,9 +86,11 @@ def _nic(devices: ET.Element, nic: NicSpec) -> None:
     if nic.network:
         element = _sub(devices, "interface", type="network")
         _sub(element, "source", network=nic.network)
-    else:
+    elif nic.bridge:
         element = _sub(devices, "interface", type="bridge")
         _sub(element, "source", bridge=nic.bridge)
+    else:  # QEMU's user-mode network: NAT and a DHCP server inside the QEMU process
+        element = _sub(devices, "interface", type="user")
     _sub(element, "mac", address=nic.mac)
     _sub(element, "model", type=nic.model)
 

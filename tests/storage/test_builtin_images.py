@@ -25,7 +25,7 @@ import libvirt
 import pytest
 from django.conf import settings
 
-from compute.drivers import DiskSpec, DomainSpec, DomainState, DriverError, HypervisorDriver, get_driver
+from compute.drivers import DiskSpec, DomainSpec, DomainState, DriverError, HypervisorDriver, NicSpec, get_driver
 from storage.images import builtin
 from storage.images.builtin import BuildError
 
@@ -263,9 +263,9 @@ def _check_the_config_drive_was_applied(console: SerialConsole, since: int) -> N
     assert re.search(r"^1\r?$", shown, re.M), f"root's password was not set from admin_pass:\n{shown}"
 
 
-def _spec(name: str, *disks: DiskSpec, boot: tuple[str, ...]) -> DomainSpec:
+def _spec(name: str, *disks: DiskSpec, boot: tuple[str, ...], nics: tuple = ()) -> DomainSpec:
     return DomainSpec(name=name, uuid=str(uuid.uuid4()), vcpus=1, memory_mib=builtin.MIN_MEMORY_MIB, emulation="qemu",
-                      machine="pc", disks=disks, boot=boot, vnc=False, serial_console=True)
+                      machine="pc", disks=disks, nics=nics, boot=boot, vnc=False, serial_console=True)
 
 
 @pytest.mark.slow_qemu
@@ -278,13 +278,13 @@ def test_template_boots_and_applies_the_config_drive(images: dict, qemu: tuple, 
                    check=True)
     spec = _spec(prefix + "tiny", DiskSpec(target="vda", path=str(overlay), format="qcow2", bus="virtio"),
                  DiskSpec(target="hdc", path=str(_config_drive(tmp_path)), format="raw", device="cdrom", bus="ide"),
-                 boot=("hd",))
+                 boot=("hd",), nics=(NicSpec(mac="52:54:00:6e:75:62"),))  # QEMU user-mode net: DHCP gives .15
 
     console, started = _boot(driver, spec)
     try:
         marker = console.wait_for(r"NUBO-TINY-LINUX READY hostname=(\S+) ip=(\S+) config=(\S+)\r?\n", BOOT_TIMEOUT_S)
         boot_seconds = time.monotonic() - started
-        assert marker.groups() == (HOSTNAME.encode(), b"none", b"config-2")  # no NIC: no address
+        assert marker.groups() == (HOSTNAME.encode(), b"10.0.2.15", b"config-2")  # the address came by DHCP
         _check_the_config_drive_was_applied(console, marker.end())
     finally:
         console.close()
