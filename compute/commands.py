@@ -6,7 +6,7 @@ from rest_framework import serializers
 from accounts.access import ADMIN_ONLY, ALL_ROLE_TYPES
 from accounts.models import Domain
 from portal.api import params as P
-from portal.api.listing import keyword_filter
+from portal.api.listing import filter_by, keyword_filter
 from portal.api.registry import Command, ListParams, register
 
 from . import services
@@ -85,14 +85,8 @@ class ListZones(Command):
 
     def execute(self, params):
         qs = Zone.objects.visible_to(self.caller).select_related("domain")
-        if params.get("id"):
-            qs = qs.filter(uuid=params["id"])
-        if params.get("name"):
-            qs = qs.filter(name=params["name"])
-        if params.get("networktype"):
-            qs = qs.filter(network_type__iexact=params["networktype"])
-        if params.get("domainid"):
-            qs = qs.filter(domain__uuid=params["domainid"])
+        qs = filter_by(qs, params, id="uuid", name="name", networktype="network_type__iexact",
+                       domainid="domain__uuid")
         return keyword_filter(qs, params.get("keyword"), "name", "description")
 
 
@@ -196,14 +190,7 @@ class ListPods(Command):
 
     def execute(self, params):
         qs = Pod.objects.visible_to(self.caller).select_related("zone")
-        if params.get("id"):
-            qs = qs.filter(uuid=params["id"])
-        if params.get("name"):
-            qs = qs.filter(name=params["name"])
-        if params.get("zoneid"):
-            qs = qs.filter(zone=params["zoneid"])
-        if params.get("allocationstate"):
-            qs = qs.filter(allocation_state__iexact=params["allocationstate"])
+        qs = filter_by(qs, params, id="uuid", name="name", zoneid="zone", allocationstate="allocation_state__iexact")
         return keyword_filter(qs, params.get("keyword"), "name")
 
 
@@ -303,14 +290,7 @@ class ListVlanIpRanges(Command):
 
     def execute(self, params):
         qs = VlanIpRange.objects.visible_to(self.caller).select_related("zone", "pod")
-        if params.get("id"):
-            qs = qs.filter(uuid=params["id"])
-        if params.get("zoneid"):
-            qs = qs.filter(zone=params["zoneid"])
-        if params.get("podid"):
-            qs = qs.filter(pod=params["podid"])
-        if params.get("forvirtualnetwork") is not None:
-            qs = qs.filter(for_virtual_network=params["forvirtualnetwork"])
+        qs = filter_by(qs, params, id="uuid", zoneid="zone", podid="pod", forvirtualnetwork="for_virtual_network")
         return keyword_filter(qs, params.get("keyword"), "start_ip", "end_ip", "gateway")
 
 
@@ -384,13 +364,9 @@ class ListClusters(Command):
 
     def execute(self, params):
         qs = Cluster.objects.visible_to(self.caller).select_related("zone", "pod")
-        for param, field in (("id", "uuid"), ("name", "name"), ("zoneid", "zone"), ("podid", "pod")):
-            if params.get(param):
-                qs = qs.filter(**{field: params[param]})
-        for param, field in (("hypervisor", "hypervisor"), ("clustertype", "cluster_type"),
-                             ("allocationstate", "allocation_state"), ("managedstate", "managed_state")):
-            if params.get(param):
-                qs = qs.filter(**{f"{field}__iexact": params[param]})
+        qs = filter_by(qs, params, id="uuid", name="name", zoneid="zone", podid="pod",
+                       hypervisor="hypervisor__iexact", clustertype="cluster_type__iexact",
+                       allocationstate="allocation_state__iexact", managedstate="managed_state__iexact")
         return keyword_filter(qs, params.get("keyword"), "name")
 
 
@@ -503,14 +479,9 @@ class ListHosts(Command):
 
     def execute(self, params):
         qs = Host.objects.visible_to(self.caller).select_related("zone", "pod", "cluster")
-        for param, field in (("id", "uuid"), ("name", "name"), ("zoneid", "zone"), ("podid", "pod"),
-                             ("clusterid", "cluster")):
-            if params.get(param):
-                qs = qs.filter(**{field: params[param]})
-        for param, field in (("type", "type"), ("state", "state"), ("resourcestate", "resource_state"),
-                             ("hypervisor", "hypervisor")):
-            if params.get(param):
-                qs = qs.filter(**{f"{field}__iexact": params[param]})
+        qs = filter_by(qs, params, id="uuid", name="name", zoneid="zone", podid="pod", clusterid="cluster",
+                       type="type__iexact", state="state__iexact", resourcestate="resource_state__iexact",
+                       hypervisor="hypervisor__iexact")
         if params.get("hahost"):
             qs = qs.none()
         return keyword_filter(qs, params.get("keyword"), "name", "url")

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from accounts.access import ADMIN_ONLY, ALL_ROLE_TYPES
 from compute.models import Cluster, Pod, Zone
 from portal.api import params as P
-from portal.api.listing import keyword_filter
+from portal.api.listing import filter_by, keyword_filter
 from portal.api.registry import Command, ListParams, register
 from portal.errors import InvalidParameterValue
 
@@ -39,16 +39,9 @@ class ListOsTypes(Command):
     roles = ALL_ROLE_TYPES
 
     def execute(self, params):
-        qs = OsType.objects.select_related("category")
-        if params.get("id"):
-            qs = qs.filter(uuid=params["id"])
-        if params.get("oscategoryid"):
-            qs = qs.filter(category=params["oscategoryid"])
-        if params.get("description"):
-            qs = qs.filter(description=params["description"])
-        if params.get("keyword"):
-            qs = qs.filter(description__icontains=params["keyword"])
-        return qs
+        qs = filter_by(OsType.objects.select_related("category"), params, id="uuid", oscategoryid="category",
+                       description="description")
+        return keyword_filter(qs, params.get("keyword"), "description")
 
 
 class ListOsCategoriesParams(ListParams):
@@ -66,14 +59,8 @@ class ListOsCategories(Command):
     roles = ALL_ROLE_TYPES
 
     def execute(self, params):
-        qs = OsCategory.objects.all()
-        if params.get("id"):
-            qs = qs.filter(uuid=params["id"])
-        if params.get("name"):
-            qs = qs.filter(name=params["name"])
-        if params.get("keyword"):
-            qs = qs.filter(name__icontains=params["keyword"])
-        return qs
+        qs = filter_by(OsCategory.objects.all(), params, id="uuid", name="name")
+        return keyword_filter(qs, params.get("keyword"), "name")
 
 
 
@@ -140,15 +127,11 @@ class ListStoragePools(Command):
 
     def execute(self, params):
         qs = StoragePool.objects.visible_to(self.caller).select_related("zone", "pod", "cluster")
-        for param, field in (("id", "uuid"), ("name", "name"), ("zoneid", "zone"), ("podid", "pod"),
-                             ("clusterid", "cluster"), ("ipaddress", "host_address")):
-            if params.get(param):
-                qs = qs.filter(**{field: params[param]})
+        qs = filter_by(qs, params, id="uuid", name="name", zoneid="zone", podid="pod", clusterid="cluster",
+                       ipaddress="host_address")
         if params.get("path"):
             qs = qs.filter(Q(path=params["path"]) | Q(local_path=params["path"]))
-        for param, field in (("scope", "scope"), ("status", "state")):
-            if params.get(param):
-                qs = qs.filter(**{f"{field}__iexact": params[param]})
+        qs = filter_by(qs, params, scope="scope__iexact", status="state__iexact")
         return keyword_filter(qs, params.get("keyword"), "name", "url")
 
 
@@ -264,12 +247,8 @@ class ListImageStores(Command):
 
     def execute(self, params):
         qs = ImageStore.objects.visible_to(self.caller).select_related("zone")
-        for param, field in (("id", "uuid"), ("name", "name"), ("zoneid", "zone")):
-            if params.get(param):
-                qs = qs.filter(**{field: params[param]})
-        for param, field in (("provider", "provider"), ("protocol", "protocol")):
-            if params.get(param):
-                qs = qs.filter(**{f"{field}__iexact": params[param]})
+        qs = filter_by(qs, params, id="uuid", name="name", zoneid="zone", provider="provider__iexact",
+                       protocol="protocol__iexact")
         if "readonly" in params:
             qs = qs.filter(readonly=params["readonly"])
         return keyword_filter(qs, params.get("keyword"), "name", "url")

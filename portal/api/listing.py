@@ -12,3 +12,13 @@ def keyword_filter(qs: QuerySet, keyword: str | None, *fields: str) -> QuerySet:
     for field in fields:
         q |= Q(**{f"{field}__icontains": keyword})
     return qs.filter(q)
+
+
+def filter_by(qs: QuerySet, params: dict, **lookups: str) -> QuerySet:
+    """Narrow `qs` by each given parameter: filter_by(qs, params, id="uuid", zoneid="zone",
+    state="state__iexact"). Parameters that are absent, None or empty are skipped."""
+    for param, lookup in lookups.items():
+        value = params.get(param)
+        if value is not None and value != "":
+            qs = qs.filter(**{lookup: value})
+    return qs
