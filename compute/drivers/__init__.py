@@ -25,13 +25,15 @@ from compute.drivers.base import (
     PoolInfo,
     PoolStats,
     StoragePoolSpec,
+    VolumeFormat,
+    VolumeInfo,
     cpu_utilisation,
 )
 
 __all__ = [
     "ConsoleInfo", "DiskSpec", "DomainSpec", "DomainState", "DomainStatus", "DriverError", "DriverNotFound",
     "HostInfo", "HostStats", "HypervisorDriver", "KvmProbe", "NicSpec", "PoolInfo", "PoolStats",
-    "StoragePoolSpec", "cpu_utilisation", "get_driver", "libvirt_uri",
+    "StoragePoolSpec", "VolumeFormat", "VolumeInfo", "cpu_utilisation", "get_driver", "libvirt_uri",
 ]
 
 SIMULATOR_URI = "test:///default"

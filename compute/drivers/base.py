@@ -19,7 +19,7 @@ import abc
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Callable, Literal
 
 # --- errors -------------------------------------------------------------------------------------
 
@@ -121,6 +121,21 @@ class PoolInfo:
     spec: StoragePoolSpec
     active: bool
     autostart: bool
+
+
+VolumeFormat = Literal["qcow2", "raw"]
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """A volume (a file) of a storage pool, as the host's libvirt sees it."""
+
+    name: str
+    path: str  # the file path on the host
+    format: str  # libvirt's format type, probed from the bytes: "qcow2", "raw", or "iso" (a raw ISO 9660 image)
+    capacity_bytes: int  # the virtual size: what the guest sees
+    allocation_bytes: int  # what the file takes on the host's disk
+    backing_path: str = ""  # a qcow2 clone's base (its backing file); "" when self-contained
 
 
 # --- domains (the instances issue builds on these) ----------------------------------------------
@@ -258,6 +273,55 @@ class HypervisorDriver(abc.ABC):
 
     @abc.abstractmethod
     def list_pools(self) -> list[PoolInfo]: ...
+
+    # volumes (files in a pool: templates' base copies and the VMs' copy-on-write root disks).
+    # Every one of these raises DriverNotFound ("… storage pool X is not defined on <uri>") for an
+    # unknown pool, and DriverError for a pool that is not running.
+
+    @abc.abstractmethod
+    def upload_volume(self, pool: str, name: str, source: str, fmt: VolumeFormat,
+                      on_progress: Callable[[int, int], None] | None = None) -> VolumeInfo:
+        """Copy the local file `source` (on the machine Nubo runs on, e.g. the image store) into
+        `pool` as the new volume `name`, through libvirt's storage API, so it works for remote hosts
+        too: streamed in chunks (never the whole file in memory), holes of a sparse file are sent as
+        holes. `fmt` is what the caller says the file is; the bytes must agree (a raw file may be
+        an ISO 9660 image, reported as format "iso"). Refused: a qcow2 image with a backing file or
+        an external data file (it could point the host at any of its files), an encrypted qcow2.
+        `on_progress(sent_bytes, total_bytes)` is called as the copy advances (every 1 % of the file,
+        but at least 1 MiB apart, and once at the end with sent == total: throttle further in the
+        callback if each call costs); an exception it raises aborts the upload, the partial volume is
+        deleted and the exception propagates unchanged (a way to cancel).
+
+        Raises DriverError when the volume exists already (check with volume_info; the caller
+        decides whether to keep or delete it), the file is missing or unreadable, the pool is not
+        defined or not running, or the copy fails; a partial volume is deleted first.
+
+        The Simulator (test:///default) models sizes, not bytes: it creates the volume with the
+        file's format and virtual size, as read from the file's header, and its disk usage, and
+        copies nothing (libvirt's test driver has no volume upload)."""
+
+    @abc.abstractmethod
+    def clone_volume(self, pool: str, base: str, name: str, capacity_bytes: int | None = None) -> VolumeInfo:
+        """Create `name`, a qcow2 copy-on-write linked clone of volume `base` of the same pool (the
+        base's path is its backing file, with the base's format given explicitly; qcow2 v3). No data
+        is copied: milliseconds, whatever the base's size. Its virtual size is the base's, or
+        `capacity_bytes` when larger. Raises DriverError when `base` is missing, `name` exists,
+        or the base is neither qcow2 nor raw. The base must stay while the clone exists."""
+
+    @abc.abstractmethod
+    def volume_info(self, pool: str, name: str) -> VolumeInfo | None:
+        """The volume, or None when the pool has none of that name (the pool is refreshed first,
+        so files created by other hosts or tools are seen)."""
+
+    @abc.abstractmethod
+    def list_volumes(self, pool: str) -> list[VolumeInfo]:
+        """The pool's volumes (files; subdirectories are left out), sorted by name, after a refresh."""
+
+    @abc.abstractmethod
+    def delete_volume(self, pool: str, name: str) -> None:
+        """Delete the volume and its file. A volume that does not exist is not an error. Refuses
+        (DriverError) while another volume of the pool is a clone of it: the clones would lose
+        their data."""
 
     # domains
 

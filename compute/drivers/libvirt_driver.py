@@ -6,12 +6,16 @@ hosts) and the Simulator (test:///default, libvirt's in-memory test driver). Whe
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
 import socket
+import stat
+import struct
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterator, TypeVar
 from urllib.parse import urlsplit
@@ -32,6 +36,8 @@ from compute.drivers.base import (
     PoolInfo,
     PoolStats,
     StoragePoolSpec,
+    VolumeFormat,
+    VolumeInfo,
 )
 from compute.drivers.domain_xml import (
     console_from_xml,
@@ -39,6 +45,8 @@ from compute.drivers.domain_xml import (
     pool_spec_from_xml,
     pool_xml,
     same_pool,
+    volume_info_from_xml,
+    volume_is_file,
     volume_xml,
 )
 from compute.drivers.kvm_probe import MARKER, firmware_image, probe_domain_xml
@@ -71,6 +79,11 @@ _REASONS = {
                                  "from-snapshot", "daemon"),
 }
 
+# Volume uploads: libvirt's stream buffer (virStorageVol.streamBufSize, the largest payload of one
+# RPC message) per send; how long a pool refresh waits for libvirt's own volume builds to end.
+_STREAM_CHUNK = 262120
+_REFRESH_WAIT_S = 30.0
+
 _error_handler_installed = False
 
 
@@ -88,6 +101,87 @@ def _version(number: int) -> str:
 
 def _message(exc: libvirt.libvirtError) -> str:
     return (exc.get_error_message() or str(exc)).strip().rstrip(".")
+
+
+# --- image files (what upload_volume reads before it sends anything) -----------------------------
+
+
+@dataclass(frozen=True)
+class _Image:
+    format: str  # qcow2, raw, iso, or another format libvirt would probe (qcow, qed, vmdk, vpc, vdi)
+    virtual_size: int
+    file_size: int
+    backing: str = ""  # a qcow2 image's backing file name
+    external_data: bool = False  # qcow2 v3 "external data file" feature
+    encrypted: bool = False
+
+
+# (offset, magic, libvirt's format name) of formats that are not raw; qcow2 is parsed below.
+_MAGIC = ((0, b"QED\x00", "qed"), (0, b"KDMV", "vmdk"), (0, b"conectix", "vpc"),
+          (0x40, b"\x7f\x10\xda\xbe", "vdi"), (0x8001, b"CD001", "iso"))
+
+
+def _read_image(fd: int, size: int) -> _Image:
+    """The format of an image file from its header, the way libvirt probes it: qcow2 (magic QFI\\xfb,
+    virtual size in the header), iso (ISO 9660: CD001 at 32769), a few others by magic, else raw."""
+    head = os.pread(fd, 0x8001 + 5, 0)
+    if head[:4] == b"QFI\xfb" and len(head) >= 36:
+        version, backing_offset, backing_size, _cluster_bits, virtual_size, crypt = struct.unpack(">IQIIQI", head[4:36])
+        if version < 2:
+            return _Image("qcow", size, size)
+        backing = ""
+        if backing_offset and backing_size:
+            backing = os.pread(fd, min(backing_size, 1023), backing_offset).decode(errors="replace") or "?"
+        incompatible = struct.unpack(">Q", head[72:80])[0] if version >= 3 and len(head) >= 80 else 0
+        return _Image("qcow2", virtual_size, size, backing=backing, external_data=bool(incompatible & 4),
+                      encrypted=crypt != 0)
+    for offset, magic, fmt in _MAGIC:
+        if head[offset:offset + len(magic)] == magic:
+            return _Image(fmt, size, size)
+    return _Image("raw", size, size)
+
+
+def _refusal(declared: str, detected: str, backing: str = "", external_data: bool = False,
+             encrypted: bool = False) -> str:
+    """Why an image whose bytes are `detected` cannot become a volume of format `declared`, or "".
+    A raw file may be an ISO 9660 image. Images that would make QEMU open other files of the host
+    (backing file, external data file) are refused: a template must be self-contained."""
+    if detected != declared and not (declared == "raw" and detected == "iso"):
+        fix = (f"upload it as {detected}" if detected in ("qcow2", "raw")
+               else "convert it first (qemu-img convert -O qcow2)")
+        return f"the file is a {detected} image, not {declared} as declared; {fix}"
+    if backing:
+        return (f"the qcow2 image has a backing file ({backing}); only self-contained images can be "
+                f"uploaded: flatten it first (qemu-img convert -O qcow2)")
+    if external_data:
+        return ("the qcow2 image keeps its data in an external file; only self-contained images can be "
+                "uploaded: convert it first (qemu-img convert -O qcow2)")
+    if encrypted:
+        return "the qcow2 image is encrypted; upload an unencrypted image"
+    return ""
+
+
+def _sections(fd: int, size: int) -> Iterator[tuple[bool, int, int]]:
+    """(is_data, start, end) of the file's data and holes (SEEK_DATA/SEEK_HOLE); one data section
+    when the filesystem cannot tell."""
+    offset = 0
+    while offset < size:
+        try:
+            data = min(os.lseek(fd, offset, os.SEEK_DATA), size)
+        except OSError as exc:
+            yield (exc.errno != errno.ENXIO), offset, size  # ENXIO: only a hole remains
+            return
+        if data > offset:
+            yield False, offset, data
+            offset = data
+            continue
+        try:
+            hole = min(os.lseek(fd, offset, os.SEEK_HOLE), size)
+        except OSError:
+            hole = size
+        hole = hole if hole > offset else size
+        yield True, offset, hole
+        offset = hole
 
 
 class LibvirtDriver(HypervisorDriver):
@@ -480,6 +574,227 @@ class LibvirtDriver(HypervisorDriver):
                 if spec is not None:
                     result.append(PoolInfo(spec=spec, active=bool(pool.isActive()), autostart=bool(pool.autostart())))
             return sorted(result, key=lambda p: p.spec.name)
+
+    # --- volumes --------------------------------------------------------------------------------
+
+    def _active_pool(self, name: str, action: str) -> libvirt.virStoragePool:
+        pool = self._pool(name)
+        if pool is None:
+            raise DriverNotFound(f"Cannot {action}: storage pool {name} is not defined on {self.uri}")
+        if not pool.isActive():
+            raise DriverError(f"Cannot {action}: storage pool {name} on {self.uri} is not running; "
+                              f"set it up again (ensure_pool)")
+        return pool
+
+    def _refresh(self, pool: libvirt.virStoragePool) -> None:
+        """Re-read the pool's directory: volumes made or removed by others, formats of uploaded bytes.
+        libvirt refuses while it builds a volume in the pool ("has asynchronous jobs running", e.g.
+        a concurrent clone_volume): wait for that, up to _REFRESH_WAIT_S."""
+        deadline = time.monotonic() + _REFRESH_WAIT_S
+        delay = 0.02
+        while True:
+            try:
+                pool.refresh(0)
+                return
+            except libvirt.libvirtError as exc:
+                if "asynchronous jobs" not in _message(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    @staticmethod
+    def _volume(pool: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol | None:
+        try:
+            return pool.storageVolLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+                return None
+            raise
+
+    @staticmethod
+    def _info(volume: libvirt.virStorageVol) -> VolumeInfo:
+        return volume_info_from_xml(volume.XMLDesc(0))
+
+    def _infos(self, pool: libvirt.virStoragePool) -> list[VolumeInfo]:
+        result = []
+        for volume in pool.listAllVolumes(0):
+            try:
+                xml = volume.XMLDesc(0)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:  # vanished while listing
+                    continue
+                raise
+            if volume_is_file(xml):
+                result.append(volume_info_from_xml(xml))
+        return sorted(result, key=lambda v: v.name)
+
+    @staticmethod
+    def _delete_quietly(volume: libvirt.virStorageVol) -> None:
+        try:
+            volume.delete(0)
+        except libvirt.libvirtError:
+            pass
+
+    def upload_volume(self, pool: str, name: str, source: str, fmt: VolumeFormat,
+                      on_progress: Callable[[int, int], None] | None = None) -> VolumeInfo:
+        action = f"upload {source} to storage pool {pool} as volume {name}"
+        if fmt not in ("qcow2", "raw"):
+            raise DriverError(f"Cannot {action}: format {fmt!r} is not qcow2 or raw")
+        try:
+            fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise DriverError(f"Cannot {action}: {exc.strerror or exc}") from exc
+        try:
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise DriverError(f"Cannot {action}: it is not a regular file")
+                if st.st_size == 0:
+                    raise DriverError(f"Cannot {action}: the file is empty")
+                image = _read_image(fd, st.st_size)
+            except OSError as exc:
+                raise DriverError(f"Cannot {action}: {exc.strerror or exc}") from exc
+            refusal = _refusal(fmt, image.format, image.backing, image.external_data, image.encrypted)
+            if refusal:
+                raise DriverError(f"Cannot {action}: {refusal}")
+            with self._errors(action):
+                target = self._active_pool(pool, action)
+                self._refresh(target)
+                if self._volume(target, name) is not None:
+                    raise DriverError(f"Cannot {action}: volume {name} already exists in storage pool {pool} on "
+                                      f"{self.uri}; delete it first, or keep it (see volume_info)")
+                if self.is_simulator:  # the test driver has no upload: it models the sizes only
+                    allocated = min(st.st_blocks * 512, image.file_size)  # holes stay holes, as on a real host
+                    volume = target.createXML(volume_xml(name, image.virtual_size, image.format,
+                                                         allocation_bytes=allocated), 0)
+                    try:
+                        if on_progress is not None:
+                            on_progress(image.file_size, image.file_size)
+                        return self._info(volume)
+                    except BaseException:
+                        self._delete_quietly(volume)
+                        raise
+                # A raw, sparse file of the file's size; libvirt probes the format of the bytes on refresh.
+                volume = target.createXML(volume_xml(name, image.file_size, "raw", allocation_bytes=0), 0)
+                try:
+                    self._send_file(volume, fd, image.file_size, on_progress)
+                    self._refresh(target)
+                    info = self._info(target.storageVolLookupByName(name))
+                    refusal = _refusal(fmt, info.format, info.backing_path)
+                    if refusal:
+                        raise DriverError(f"Cannot {action} on {self.uri}: {refusal}")
+                    return info
+                except OSError as exc:
+                    self._delete_quietly(volume)
+                    raise DriverError(f"Cannot {action}: {exc.strerror or exc}") from exc
+                except BaseException:
+                    self._delete_quietly(volume)
+                    raise
+        finally:
+            os.close(fd)
+
+    def _send_file(self, volume: libvirt.virStorageVol, fd: int, size: int,
+                   on_progress: Callable[[int, int], None] | None) -> None:
+        """Stream the file into the volume in chunks; holes go as holes (sparse stream)."""
+        stream = self.conn.newStream(0)
+        volume.upload(stream, 0, size, libvirt.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM)
+        step = max(1 << 20, size // 100)
+        reported = 0
+        try:
+            for is_data, start, end in _sections(fd, size):
+                if not is_data:
+                    stream.sendHole(end - start, 0)
+                else:
+                    position = start
+                    while position < end:
+                        chunk = os.pread(fd, min(_STREAM_CHUNK, end - position), position)
+                        if not chunk:
+                            raise OSError(errno.EIO, "the file became shorter while it was read")
+                        view = memoryview(chunk)
+                        while view:
+                            sent = stream.send(bytes(view))
+                            if sent <= 0:
+                                raise DriverError(f"Cannot upload to volume {volume.name()} on {self.uri}: "
+                                                  f"the stream refused the data")
+                            view = view[sent:]
+                        position += len(chunk)
+                        if on_progress is not None and position - reported >= step and position < size:
+                            on_progress(position, size)
+                            reported = position
+                if on_progress is not None and end - reported >= step and end < size:
+                    on_progress(end, size)
+                    reported = end
+            stream.finish()
+        except BaseException:
+            try:
+                stream.abort()
+            except libvirt.libvirtError:
+                pass
+            raise
+        if on_progress is not None:
+            on_progress(size, size)
+
+    def clone_volume(self, pool: str, base: str, name: str, capacity_bytes: int | None = None) -> VolumeInfo:
+        action = f"create volume {name} as a clone of volume {base} in storage pool {pool}"
+        with self._errors(action):
+            target = self._active_pool(pool, action)
+            self._refresh(target)
+            base_volume = self._volume(target, base)
+            if base_volume is None:
+                raise DriverNotFound(f"Cannot {action}: storage pool {pool} on {self.uri} has no volume {base}")
+            if self._volume(target, name) is not None:
+                raise DriverError(f"Cannot {action}: volume {name} already exists in storage pool {pool} on {self.uri}")
+            parent = self._info(base_volume)
+            backing_format = "raw" if parent.format == "iso" else parent.format  # QEMU knows no "iso" driver
+            if backing_format not in ("qcow2", "raw"):
+                raise DriverError(f"Cannot {action}: volume {base} is a {parent.format} volume; "
+                                  f"only qcow2 and raw volumes can be cloned")
+            capacity = max(parent.capacity_bytes, capacity_bytes or 0)
+            xml = volume_xml(name, capacity, "qcow2", allocation_bytes=0, backing_path=parent.path,
+                             backing_format=backing_format)
+            return self._info(target.createXML(xml, 0))
+
+    def volume_info(self, pool: str, name: str) -> VolumeInfo | None:
+        action = f"read volume {name} of storage pool {pool}"
+        with self._errors(action):
+            target = self._active_pool(pool, action)
+            self._refresh(target)
+            volume = self._volume(target, name)
+            if volume is None:
+                return None
+            try:
+                return self._info(volume)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:  # deleted meanwhile
+                    return None
+                raise
+
+    def list_volumes(self, pool: str) -> list[VolumeInfo]:
+        action = f"list the volumes of storage pool {pool}"
+        with self._errors(action):
+            target = self._active_pool(pool, action)
+            self._refresh(target)
+            return self._infos(target)
+
+    def delete_volume(self, pool: str, name: str) -> None:
+        action = f"delete volume {name} of storage pool {pool}"
+        with self._errors(action):
+            target = self._active_pool(pool, action)
+            self._refresh(target)
+            volume = self._volume(target, name)
+            if volume is None:
+                return
+            path = volume.path()
+            clones = [v.name for v in self._infos(target) if v.backing_path == path and v.name != name]
+            if clones:
+                shown = ", ".join(clones[:5]) + (f" and {len(clones) - 5} more" if len(clones) > 5 else "")
+                raise DriverError(f"Cannot {action} on {self.uri}: it is the base of {len(clones)} clone(s): "
+                                  f"{shown}; delete them first")
+            try:
+                volume.delete(0)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                    raise
 
     # --- domains --------------------------------------------------------------------------------
 
