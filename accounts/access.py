@@ -142,3 +142,17 @@ def apply_list_scope(qs, caller, params: dict, *, command: str, account_field: s
     if owned and not params.get("listall"):
         return qs.filter(**{account_field: caller.account.pk})
     return qs
+
+
+def resolve_owner(caller, params: dict, *, command: str):
+    """The account a new resource is for: the caller's own, or (for an admin) the one named by
+    `account` + `domainid`. A user naming another account is refused."""
+    from portal.errors import PermissionDenied
+
+    if not params.get("account"):
+        return caller.account
+    _, account = resolve_scope(caller, params, command=command)
+    if account.pk != caller.account_id and (caller.account.type == AccountType.USER
+                                            or not can_manage_domain(caller, account.domain)):
+        raise PermissionDenied(f"You may not act for account {account.name}")
+    return account

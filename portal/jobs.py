@@ -46,6 +46,30 @@ def enqueue(job_uuid) -> None:
                   result_ttl=3600, failure_ttl=7 * 86400)
 
 
+def enqueue_task(func_path: str, *args: Any, task_id: str, timeout: int = 6 * 3600) -> None:
+    """Background work that is not an API job (a template download, a copy to primary storage):
+    the caller's rows hold its state; RQ only runs it. Call inside transaction.on_commit, so the
+    worker sees the rows. Eager (tests, NUBO_JOBS_EAGER) runs it here and now. An RQ job id that is
+    already queued or running is not queued twice."""
+    if settings.NUBO_JOBS_EAGER:
+        from django.utils.module_loading import import_string
+
+        import_string(func_path)(*args)
+        return
+    import django_rq
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus as RQStatus
+
+    queue = django_rq.get_queue(settings.NUBO_JOB_QUEUE)
+    try:
+        if Job.fetch(task_id, connection=queue.connection).get_status() in (RQStatus.QUEUED, RQStatus.STARTED,
+                                                                           RQStatus.DEFERRED, RQStatus.SCHEDULED):
+            return
+    except NoSuchJobError:
+        pass
+    queue.enqueue(func_path, *args, job_id=task_id, job_timeout=timeout, result_ttl=3600, failure_ttl=7 * 86400)
+
+
 def set_progress(job: AsyncJob, percent: int, text: str = "") -> None:
     AsyncJob.objects.filter(pk=job.pk).update(progress=int(percent), progress_text=text[:255])
 

@@ -69,6 +69,10 @@ class Command:
     def execute(self, params: dict[str, Any]) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def check(self, params: dict[str, Any]) -> None:
+        """Async commands: checks answered at once, before a job exists (may the caller act on
+        this object at all?). Raise an ApiError to refuse; `execute` checks again in the job."""
+
     def create(self, params: dict[str, Any]) -> Any:
         """Async-create commands only: make the row synchronously; its uuid is returned as `id`
         beside `jobid`, and `execute` later runs in the worker with params["_instance"]."""

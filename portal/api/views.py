@@ -85,6 +85,7 @@ def api(request: HttpRequest) -> HttpResponse:
 def execute(command_cls, params: dict[str, Any], data: dict[str, Any], caller, request) -> dict[str, Any]:
     command = command_cls(caller, request=request)
     if command_cls.is_async:
+        command.check(params)
         with transaction.atomic():
             instance = command.create(params) if command_cls.is_async_create() else command.instance_of(params)
             job = jobs.submit(command_cls, data, caller, instance=instance)
