@@ -6,4 +6,10 @@ class StorageConfig(AppConfig):
     verbose_name = "Storage"
 
     def ready(self) -> None:
-        from . import commands  # noqa: F401  (registers the storage API commands)
+        from accounts.services import ACCOUNT_CLEANUP_HOOKS
+
+        from . import commands, commands_images, settings_defs  # noqa: F401  (registers API commands and settings)
+        from .images.services import delete_account_templates
+
+        if delete_account_templates not in ACCOUNT_CLEANUP_HOOKS:
+            ACCOUNT_CLEANUP_HOOKS.append(delete_account_templates)

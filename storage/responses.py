@@ -90,3 +90,132 @@ class SecondaryStorageResponse(ImageStoreResponse):
     """addSecondaryStorage answers the image store under the object name "secondarystorage"."""
 
     object_name = "secondarystorage"
+
+
+class TemplateResponse(ResponseSerializer):
+    """One template in one zone (a TemplateZone row), as listTemplates shows it."""
+
+    object_name = "template"
+    id = Uuid(source="template.uuid", help_text="the template ID")
+    name = s.CharField(source="template.name", help_text="the template name")
+    displaytext = s.CharField(source="template.display_text", help_text="the template display text")
+    ispublic = s.BooleanField(source="template.is_public", help_text="true if this template is a public template")
+    isfeatured = s.BooleanField(source="template.is_featured", help_text="true if this template is a featured template")
+    isextractable = s.BooleanField(source="template.is_extractable", help_text="true if the template is extractable")
+    isready = s.SerializerMethodField(help_text="true if the template is ready to be deployed from, false otherwise")
+    passwordenabled = s.BooleanField(source="template.password_enabled",
+                                     help_text="true if the reset password feature is enabled")
+    sshkeyenabled = s.BooleanField(source="template.sshkey_enabled", help_text="true if template is sshkey enabled")
+    isdynamicallyscalable = s.BooleanField(source="template.dynamically_scalable",
+                                           help_text="true if template contains XS/VMWare tools to support dynamic "
+                                                     "scaling of VM cpu/memory")
+    requireshvm = s.BooleanField(source="template.requires_hvm", help_text="true if template requires HVM")
+    bootable = s.BooleanField(source="template.bootable", help_text="true if the ISO is bootable")
+    bits = s.IntegerField(source="template.bits", help_text="the processor bit size")
+    format = s.CharField(source="template.format", help_text="the format of the template: QCOW2, RAW or ISO")
+    hypervisor = s.SerializerMethodField(help_text="the hypervisor on which the template runs")
+    ostypeid = Uuid(source="template.os_type.uuid", help_text="the ID of the OS type for this template")
+    ostypename = s.CharField(source="template.os_type.description", help_text="the name of the OS type")
+    size = s.SerializerMethodField(help_text="the size of the template (virtual size, bytes)")
+    physicalsize = s.IntegerField(source="physical_size", help_text="the physical size of the template on the store")
+    status = s.CharField(source="status_text", help_text="the status of the template: 37% Downloaded, Download "
+                                                         "Complete, or why it failed")
+    templatetype = s.CharField(source="template.template_type", help_text="the type of the template: USER or BUILTIN")
+    zoneid = Uuid(source="zone.uuid", help_text="the ID of the zone for this template")
+    zonename = s.CharField(source="zone.name", help_text="the name of the zone for this template")
+    account = s.CharField(source="template.account.name", help_text="the account name to which the template belongs")
+    accountid = Uuid(source="template.account.uuid", help_text="the account id to which the template belongs")
+    domain = s.CharField(source="template.account.domain.name", help_text="the name of the domain to which the "
+                                                                          "template belongs")
+    domainid = Uuid(source="template.account.domain.uuid", help_text="the ID of the domain to which the template "
+                                                                     "belongs")
+    domainpath = s.CharField(source="template.account.domain.display_path", help_text="the path of the domain")
+    created = DateTime(source="template.created", help_text="the date this template was created")
+    removed = DateTime(source="template.removed", help_text="the date this template was removed")
+    checksum = s.SerializerMethodField(help_text="checksum of the template")
+    crossZones = s.BooleanField(source="template.cross_zones", help_text="true if the template is managed across all "
+                                                                         "Zones, false otherwise")
+    details = s.SerializerMethodField(help_text="additional key/value details tied with template")
+    downloaddetails = s.SerializerMethodField(help_text="Lists the download progress of a template across all "
+                                                        "secondary storages")
+    directdownload = s.SerializerMethodField(help_text="KVM Only: true if template is directly downloaded to "
+                                                       "Primary Storage bypassing Secondary Storage")
+    deployasis = s.SerializerMethodField(help_text="VMware only: true if template is deployed without orchestrating "
+                                                   "disks and networks")
+    url = s.SerializerMethodField(help_text="the URL the template was registered from (owner and administrators)")
+    tags = s.SerializerMethodField(help_text="the list of resource tags associated with the template")
+
+    def get_isready(self, obj) -> bool:
+        return obj.state == "DOWNLOADED"
+
+    def get_hypervisor(self, obj) -> str | None:
+        return obj.template.hypervisor or None
+
+    def get_size(self, obj) -> int | None:
+        return obj.size if obj.size is not None else obj.template.size
+
+    def get_checksum(self, obj) -> str | None:
+        return obj.template.checksum or None
+
+    def get_details(self, obj) -> dict | None:
+        return dict(obj.template.details) or None
+
+    def get_downloaddetails(self, obj) -> list[dict[str, str]]:
+        return [{"datastore": obj.store.name if obj.store_id else "", "downloadPercent": str(obj.percent),
+                 "downloadState": obj.state}]
+
+    def get_directdownload(self, obj) -> bool:
+        return False
+
+    def get_deployasis(self, obj) -> bool:
+        return False
+
+    def get_url(self, obj) -> str | None:
+        from .images.services import can_manage
+        from .images.transfer import redact_url
+
+        caller = self.context.get("caller")
+        if caller is None or not can_manage(caller, obj.template):
+            return None
+        return redact_url(obj.template.url)
+
+    def get_tags(self, obj) -> list:
+        return []
+
+
+class IsoResponse(TemplateResponse):
+    object_name = "iso"
+
+
+class TemplatePermissionsResponse(ResponseSerializer):
+    object_name = "templatepermission"
+    id = Uuid(source="uuid", help_text="the template ID")
+    ispublic = s.BooleanField(source="is_public", help_text="true if this template is a public template")
+    domainid = Uuid(source="account.domain.uuid", help_text="the ID of the domain to which the template belongs")
+    account = s.SerializerMethodField(help_text="the list of accounts the template is available for")
+    projectids = s.SerializerMethodField(help_text="the list of projects the template is available for")
+
+    def get_account(self, obj) -> list[str]:
+        from .images.services import permitted_accounts
+
+        return [a.name for a in permitted_accounts(obj)]
+
+    def get_projectids(self, obj) -> list[str]:
+        return []
+
+
+class ExtractResponse(ResponseSerializer):
+    object_name = "template"
+    id = Uuid(help_text="the id of extracted object")
+    name = s.CharField(help_text="the name of the extracted object")
+    url = s.CharField(help_text="the url that can be used to download the extracted object (valid for "
+                                "extract.url.expiration.interval seconds)")
+    state = s.CharField(help_text="the state of the extracted object")
+    status = s.CharField(help_text="the status of the extraction")
+    uploadpercentage = s.IntegerField(help_text="the percentage of the entity uploaded to the specified location")
+    extractMode = s.CharField(help_text="the mode of extraction - upload or download")
+    extractId = Uuid(help_text="the upload id of extracted object")
+    zoneid = Uuid(help_text="zone ID the object was extracted from")
+    zonename = s.CharField(help_text="zone name the object was extracted from")
+    accountid = Uuid(help_text="the account id to which the extracted object belongs")
+    created = DateTime(help_text="the time and date the object was created")

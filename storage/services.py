@@ -764,6 +764,9 @@ def add_image_store(caller, *, url: str, zone: Zone | None, name: str | None = N
                 raise InvalidParameterValue(f"Secondary storage named {name} already exists in zone {zone.name}") from None
             events.record(caller, "IMAGE.STORE.ADD", f"Secondary storage {name} ({location.url}) added to zone "
                                                      f"{zone.name}", resource=store)
+            from .images.services import spread_cross_zone_templates
+
+            spread_cross_zone_templates(store)
     except BaseException:
         for action in reversed(undo):
             try:
@@ -816,6 +819,12 @@ def delete_image_store(caller, store: ImageStore) -> None:
     with transaction.atomic():
         store = ImageStore.objects.select_for_update().select_related("zone").get(pk=store.pk)
         root = Path(store.mount_path)
+        held_templates = list(store.template_zones.select_related("template").order_by("id")[:6])
+        if held_templates:
+            shown = ", ".join(f"{r.template.kind} {r.template.name}" for r in held_templates[:5])
+            raise ResourceInUse(f"Secondary storage {store.name} still holds {shown}"
+                                + (" and more" if len(held_templates) > 5 else "")
+                                + f"; delete them from zone {store.zone.name} first (deleteTemplate/deleteIso with zoneid)")
         if store.protocol == "nfs" or root.exists():
             try:
                 ensure_image_store_mounted(store)

@@ -56,6 +56,8 @@ def shared_infrastructure(shared_world, django_db_blocker):
     yield shared_world
     import shutil
 
+    if shared_world.images is not None:
+        shared_world.images.close()
     shutil.rmtree(shared_world.storage_dir, ignore_errors=True)
 
 

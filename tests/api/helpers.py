@@ -183,6 +183,12 @@ class Side:
     maint_host: Any = None
     pool: Any = None  # primary storage of the cluster (a directory on the Simulator host)
     store: Any = None  # secondary storage of the zone (a directory under World.storage_dir)
+    # images owned by the side's user, ready in the side's zone (downloaded from World.images)
+    template: Any = None
+    iso: Any = None
+    victim_template: Any = None  # for deleteTemplate
+    victim_iso: Any = None  # for deleteIso
+    empty_store: Any = None  # secondary storage holding nothing, for deleteImageStore
 
 
 @dataclass
@@ -196,6 +202,8 @@ class World:
     spare_pod: Any = None  # empty, in a.zone, for deletePod
     spare_cluster: Any = None  # empty, in a.pod, for deleteCluster
     storage_dir: str = ""  # a temporary directory for the storage the suite adds
+    copy_zone: Any = None  # a public zone with secondary storage, for copyTemplate/copyIso
+    images: Any = None  # tests.images.ImageServer serving tiny.qcow2 and tiny.iso
     _counter: Any = field(default_factory=itertools.count)
 
     def unique(self, prefix: str) -> str:
@@ -280,6 +288,45 @@ def build_infrastructure(world: World) -> None:
     world.spare_cluster = infra.add_cluster(admin, zone=world.a.zone, pod=world.a.pod, name="cluster-spare",
                                             hypervisor="Simulator")
     infra.raise_alert(7, "ALERT.TEST", "a test alert", zone=world.a.zone)
+    world.copy_zone = infra.create_zone(admin, name="zone-copy", dns1="8.8.8.8", internal_dns1="10.0.0.2",
+                                        allocation_state="Enabled")
+    storage.add_image_store(admin, zone=world.copy_zone, name="store-copy",
+                            url=f"file://{world.storage_dir}/store-copy")
+    _add_images(world)
+
+
+def _add_images(world: World) -> None:
+    """Each side's user registers a template and an ISO (and one more of each to delete) from a
+    real local HTTP server; the downloads run here, through the real download job."""
+    from pathlib import Path
+
+    from portal import config
+    from storage import services as storage
+    from storage.images import services as images
+    from tests.images import ImageServer, make_iso, make_qcow2
+
+    owner_admin = world.admin.user
+    source = Path(world.storage_dir) / "source"
+    source.mkdir()
+    make_qcow2(source / "tiny.qcow2")
+    make_iso(source / "tiny.iso")
+    world.images = ImageServer(source)
+    config.set_value("secstorage.allowed.internal.sites", "127.0.0.0/8")
+    for side in (world.a, world.b):
+        owner = side.user.user
+        made = {}
+        for attr, iso in (("template", False), ("iso", True), ("victim_template", False), ("victim_iso", True)):
+            row, = images.register(owner, is_iso=iso, name=f"{attr}-{side.name}", url=world.images.url(
+                "tiny.iso" if iso else "tiny.qcow2"), zoneid=str(side.zone.uuid), format=None if iso else "QCOW2",
+                hypervisor=None if iso else "KVM", is_extractable=True)
+            images.run_download(row.pk)
+            row.refresh_from_db()
+            assert row.is_ready, row.status_text
+            made[attr] = row.template
+        side.template, side.iso = made["template"], made["iso"]
+        side.victim_template, side.victim_iso = made["victim_template"], made["victim_iso"]
+        side.empty_store = storage.add_image_store(owner_admin, zone=side.zone, name=f"empty-{side.name}",
+                                                   url=f"file://{world.storage_dir}/empty-{side.name}")
 
 
 _HANDLER: list = []

@@ -11,6 +11,7 @@ from tests.factories import _with_keys
 
 ASYNC = {"deleteAccount", "deleteDomain", "disableAccount", "disableUser",  # as in CloudStack 4.18
          "prepareHostForMaintenance", "cancelHostMaintenance", "reconnectHost",
+         "deleteTemplate", "copyTemplate", "extractTemplate", "deleteIso", "copyIso", "extractIso",
          "setupBasicZone"}  # Nubo's own: the wizard's whole set-up runs as one job
 
 

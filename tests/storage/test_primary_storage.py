@@ -408,7 +408,7 @@ def test_refresh_with_real_simulator_hosts(api, infra):
     assert StoragePool.objects.get().capacity_bytes == SIM_POOL_BYTES
 
 
-def test_cron_registers_the_refresh_every_minute(monkeypatch):
+def test_cron_registers_the_refresh_every_minute_and_the_download_recovery(monkeypatch):
     import importlib
 
     import storage.cron
@@ -417,9 +417,13 @@ def test_cron_registers_the_refresh_every_minute(monkeypatch):
     seen = []
     monkeypatch.setattr(cron, "register", lambda func, **kw: seen.append((func, kw)))
     importlib.reload(storage.cron)
-    (func, kw), = seen
+    jobs = {kw["name"]: (func, kw) for func, kw in seen}
+    assert sorted(jobs) == ["recover_lost_downloads", "refresh_pool_stats"]
+    func, kw = jobs["refresh_pool_stats"]
     assert func.__module__ == "storage.jobs" and func.__name__ == "refresh_pool_stats"
     assert kw == {"queue_name": "default", "interval": 60, "name": "refresh_pool_stats"}
+    func, kw = jobs["recover_lost_downloads"]
+    assert func.__module__ == "storage.jobs" and kw["interval"] == 120
 
 
 def test_list_capacity_storage_rows_follow_adds_and_deletes(api, infra, fake_hosts):
