@@ -27,6 +27,7 @@ urlpatterns = [
     # infrastructure (root admin only; 404 for everyone else)
     path("", include("compute.ui_urls")),
     # everyone, scoped
+    path("", include("storage.ui_urls")),
     path("events", views.event_list, name="events"),
     path("jobs", views.job_list, name="jobs"),
 ]
