@@ -14,7 +14,10 @@ What it does, start to finish (about 1-2 minutes):
    processes, closed loop, a fresh cs-style signature on every request, in alternating rounds);
 4. runs a few async jobs through the worker, then reads the resident memory of the web (gunicorn
    master + workers) and the worker, against a bare `python -c "import django"` process;
-5. prints a table and writes bench/results.json; stops every process and drops the database.
+5. downloads a 1 GiB image from a local HTTP server with storage.images.transfer.download and with
+   curl, in alternating rounds (bench/download.py), and times registerTemplate until Ready against
+   curl + qemu-img info (bench/register.py);
+6. prints a table and writes bench/results.json; stops every process and drops the database.
 
 Between 1 and 2 it also adds 1,000 Simulator hosts in-process through compute.services.add_host
 (bench/hosts.py, which counts the SQL queries of a 500-row listHosts page with 10 and with 1,000
@@ -44,6 +47,7 @@ from urllib.parse import unquote, urlparse
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import download as bench_download  # noqa: E402
 from bench import loadgen  # noqa: E402
 from tests.e2e.procs import BIN, PrivateRedis, Proc, descendants, free_port, wait_http  # noqa: E402
 
@@ -355,6 +359,20 @@ def main() -> int:
                                       note=f"{hosts[key]['rows']} rows; target: the same count as with "
                                            f"{h_first} hosts"))
 
+        say("download: a 1 GiB image from a local HTTP server, transfer.download against curl")
+        download = bench_download.run(work)
+        figures.append(figure("download 1 GiB vs curl (local HTTP)", download["nubo_mib_s"], "MiB/s",
+                              download["curl_mib_s"], download["ratio"],
+                              note=f"baseline = curl -o of the same file to the same disk; ratio = our time / "
+                                   f"curl's time, median of {download['rounds']} alternating rounds"))
+
+        say("register: registerTemplate of a 256 MiB qcow2 until Ready, against curl + qemu-img info")
+        registered = json.loads(run_step("register", [sys.executable, "-m", "bench.register"], env, work))
+        figures.append(figure("registerTemplate to Ready, 256 MiB", registered["ours_median"], "s",
+                              registered["baseline_median"], registered["ratio"],
+                              note="baseline = curl -o + qemu-img info of the same file; ratio = our time / "
+                                   f"baseline, median of {registered['rounds']} alternating rounds"))
+
         print()
         print_table(figures)
         if seeded["repeats"]:
@@ -377,6 +395,8 @@ def main() -> int:
             "listaccounts_sql": {"small": seeded["small"], "large": seeded["large"],
                                  "queries_with_10_accounts": seeded["small_sql"]},
             "listaccounts_queries_growing_with_rows": seeded["repeats"],
+            "download": download,
+            "register_to_ready": registered,
             **({"listhosts": {k: v for k, v in hosts.items() if k != "small_sql"},
                 "listhosts_sql_with_10_hosts": hosts["small_sql"]} if hosts else {}),
         }, indent=2) + "\n")
