@@ -178,3 +178,41 @@ def test_login_session_flow(server, cloud):
                      cookies=cookies, timeout=10)
     assert r.status_code == 401, r.text
     server.check_alive()
+
+
+def test_a_template_is_downloaded_by_the_worker_and_extracted(server, cloud, cs_admin, tmp_path):
+    """registerTemplate answers at once; the real RQ worker downloads the image from a local HTTP
+    server while listTemplates shows the status; extract gives a URL that serves the same bytes."""
+    import time
+
+    from tests.images import ImageServer, make_qcow2
+
+    source = tmp_path / "source"
+    source.mkdir()
+    image = make_qcow2(source / "tiny.qcow2")
+    images = ImageServer(source)
+    try:
+        cs_admin.updateConfiguration(name="secstorage.allowed.internal.sites", value="127.0.0.0/8")
+        cs_admin.updateConfiguration(name="endpointe.url", value=server.api_url)
+        zone = cs_admin.createZone(name="e2e-images", dns1="8.8.8.8", internaldns1="10.0.0.2",
+                                   networktype="Basic")["zone"]
+        cs_admin.addImageStore(provider="NFS", zoneid=zone["id"], url=f"file://{tmp_path}/secondary")
+        registered = cs_admin.registerTemplate(name="e2e-tiny", displaytext="e2e", url=images.url("tiny.qcow2"),
+                                               format="QCOW2", hypervisor="KVM", zoneid=zone["id"])["template"]
+        template_id = registered[0]["id"]
+        deadline, seen = time.monotonic() + 60, []
+        while time.monotonic() < deadline:
+            item = cs_admin.listTemplates(templatefilter="self", id=template_id)["template"][0]
+            seen.append(item["status"])
+            if item["isready"]:
+                break
+            time.sleep(0.2)
+        assert item["isready"] and item["status"] == "Download Complete", seen
+        extracted = cs_admin.extractTemplate(id=template_id, mode="HTTP_DOWNLOAD")["template"]
+        assert extracted["url"].startswith(server.api_url.rsplit("/client/api", 1)[0] + "/client/extract/")
+        body = requests.get(extracted["url"], timeout=15)
+        assert body.status_code == 200 and body.content == image.read_bytes()
+        assert cs_admin.deleteTemplate(id=template_id) == {"success": True}
+        assert requests.get(extracted["url"], timeout=15).status_code == 404
+    finally:
+        images.close()
