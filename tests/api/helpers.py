@@ -189,6 +189,9 @@ class Side:
     victim_template: Any = None  # for deleteTemplate
     victim_iso: Any = None  # for deleteIso
     empty_store: Any = None  # secondary storage holding nothing, for deleteImageStore
+    # -- offerings (issue 5)
+    # -- SSH key pairs (issue 5)
+    # -- resource limits (issue 5)
 
 
 @dataclass
@@ -251,8 +254,24 @@ def build_world(cloud, corp_admin: Tenant) -> World:
     admin_user = cloud.admin.user
     spare = services.create_role(admin_user, name="Spare", role_type="User", description="unused role")
     rule = services.create_role_permission(admin_user, role=spare, rule="listZones", permission="deny")
-    return World(admin=cloud.admin, a=make_side("corp", corp_admin), b=make_side("other"), spare_role=spare,
-                 rule=rule)
+    world = World(admin=cloud.admin, a=make_side("corp", corp_admin), b=make_side("other"), spare_role=spare,
+                  rule=rule)
+    _add_offerings(world)
+    _add_keypairs(world)
+    _add_limits(world)
+    return world
+
+
+def _add_offerings(world: World) -> None:
+    """Service and disk offerings the offering commands act on (issue 5)."""
+
+
+def _add_keypairs(world: World) -> None:
+    """SSH key pairs the key pair commands act on (issue 5)."""
+
+
+def _add_limits(world: World) -> None:
+    """Resource limits the limit commands act on (issue 5)."""
 
 
 def build_infrastructure(world: World) -> None:

@@ -244,6 +244,10 @@ CASES: dict[str, Case] = {
     "prepareTemplate": Case(ROOT_ONLY, lambda w, s: {"templateid": uid(s.template), "zoneid": uid(s.zone)},
                             "template", bad={"zoneid": "nope"}, foreign=None,
                             why_no_foreign="root admins may prepare any template: there is no object they cannot see"),
+    # -- offerings (issue 5)
+    # -- SSH key pairs (issue 5)
+    # -- resource limits (issue 5)
+    # -- basic-zone network answers (issue 5)
 }
 
 COMMANDS = sorted(CASES)
