@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from compute.drivers.base import (
     ConsoleInfo,
+    DhcpHost,
     DiskSpec,
     DomainSpec,
     DomainState,
@@ -21,6 +22,8 @@ from compute.drivers.base import (
     HostStats,
     HypervisorDriver,
     KvmProbe,
+    NetworkInfo,
+    NetworkSpec,
     NicSpec,
     PoolInfo,
     PoolStats,
@@ -31,8 +34,8 @@ from compute.drivers.base import (
 )
 
 __all__ = [
-    "ConsoleInfo", "DiskSpec", "DomainSpec", "DomainState", "DomainStatus", "DriverError", "DriverNotFound",
-    "HostInfo", "HostStats", "HypervisorDriver", "KvmProbe", "NicSpec", "PoolInfo", "PoolStats",
+    "ConsoleInfo", "DhcpHost", "DiskSpec", "DomainSpec", "DomainState", "DomainStatus", "DriverError", "DriverNotFound",
+    "HostInfo", "HostStats", "HypervisorDriver", "KvmProbe", "NetworkInfo", "NetworkSpec", "NicSpec", "PoolInfo", "PoolStats",
     "StoragePoolSpec", "VolumeFormat", "VolumeInfo", "cpu_utilisation", "get_driver", "libvirt_uri",
 ]
 

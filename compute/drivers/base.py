@@ -138,6 +138,46 @@ class VolumeInfo:
     backing_path: str = ""  # a qcow2 clone's base (its backing file); "" when self-contained
 
 
+# --- guest networks ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DhcpHost:
+    """A static DHCP lease: the guest with this MAC gets this address (and name)."""
+
+    mac: str
+    ip: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A guest network on a host: a bridge carrying the host's address in the guest subnet, and a
+    DHCP server (libvirt's dnsmasq) answering only the listed MACs: no dynamic range, so a host
+    never hands out an address Nubo did not allocate. `nat` forwards to the outside through the
+    host; `isolated` reaches the host only."""
+
+    name: str
+    bridge: str  # at most 15 characters (a Linux interface name)
+    address: str  # the host's address on the bridge (the guests' gateway)
+    netmask: str
+    mode: Literal["nat", "isolated"] = "nat"
+    hosts: tuple[DhcpHost, ...] = ()
+    domain: str = ""  # DNS domain for the guests' names
+
+    def __post_init__(self) -> None:
+        if not self.bridge or len(self.bridge) > 15:
+            raise ValueError(f"bridge name {self.bridge!r} must have 1 to 15 characters")
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    name: str
+    bridge: str
+    active: bool
+    hosts: tuple[DhcpHost, ...]
+
+
 # --- domains (the instances issue builds on these) ----------------------------------------------
 
 
@@ -324,6 +364,29 @@ class HypervisorDriver(abc.ABC):
         their data."""
 
     # domains
+
+    # --- guest networks -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def ensure_network(self, spec: NetworkSpec) -> NetworkInfo:
+        """Define, start and autostart the network when missing (a running one is kept as is);
+        then add the spec's DHCP hosts it lacks. Idempotent."""
+
+    @abc.abstractmethod
+    def add_dhcp_host(self, network: str, host: DhcpHost) -> None:
+        """Add (or replace, by MAC) a static lease on the running network and in its definition,
+        without restarting it."""
+
+    @abc.abstractmethod
+    def remove_dhcp_host(self, network: str, mac: str) -> None:
+        """Remove the lease of `mac` (absent: nothing to do)."""
+
+    @abc.abstractmethod
+    def network_info(self, name: str) -> NetworkInfo | None: ...
+
+    @abc.abstractmethod
+    def delete_network(self, name: str) -> None:
+        """Stop and undefine the network (absent: nothing to do)."""
 
     @abc.abstractmethod
     def define_domain(self, spec: DomainSpec) -> None:

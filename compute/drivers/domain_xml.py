@@ -5,7 +5,17 @@ from __future__ import annotations
 import os.path
 import xml.etree.ElementTree as ET
 
-from compute.drivers.base import ConsoleInfo, DiskSpec, DomainSpec, NicSpec, StoragePoolSpec, VolumeInfo
+from compute.drivers.base import (
+    ConsoleInfo,
+    DhcpHost,
+    DiskSpec,
+    DomainSpec,
+    NetworkInfo,
+    NetworkSpec,
+    NicSpec,
+    StoragePoolSpec,
+    VolumeInfo,
+)
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -202,3 +212,38 @@ def volume_info_from_xml(xml: str) -> VolumeInfo:
         allocation_bytes=_bytes(volume, "allocation"),
         backing_path=volume.findtext("./backingStore/path", "") or "",
     )
+
+
+# --- guest networks ------------------------------------------------------------------------------
+def dhcp_host_xml(host: DhcpHost) -> str:
+    attrs = {"mac": host.mac.lower(), "ip": host.ip}
+    if host.name:
+        attrs["name"] = host.name
+    return ET.tostring(ET.Element("host", attrs), encoding="unicode")
+
+
+def network_xml(spec: NetworkSpec) -> str:
+    """<network> with a bridge, the host's address, and DHCP for the listed hosts only (no range:
+    libvirt then runs dnsmasq with a static-only range)."""
+    net = ET.Element("network")
+    _sub(net, "name", spec.name)
+    if spec.mode == "nat":
+        forward = _sub(net, "forward", mode="nat")
+        _sub(forward, "nat")
+    _sub(net, "bridge", name=spec.bridge, stp="on", delay="0")
+    if spec.domain:
+        _sub(net, "domain", name=spec.domain, localOnly="yes")
+    ip = _sub(net, "ip", address=spec.address, netmask=spec.netmask)
+    dhcp = _sub(ip, "dhcp")
+    for host in spec.hosts:
+        dhcp.append(ET.fromstring(dhcp_host_xml(host)))
+    return ET.tostring(net, encoding="unicode")
+
+
+def network_info_from_xml(xml: str, active: bool) -> NetworkInfo:
+    root = ET.fromstring(xml)
+    bridge = root.find("bridge")
+    hosts = tuple(DhcpHost(mac=h.get("mac", "").lower(), ip=h.get("ip", ""), name=h.get("name", ""))
+                  for h in root.findall("ip/dhcp/host"))
+    return NetworkInfo(name=root.findtext("name", ""), bridge=bridge.get("name", "") if bridge is not None else "",
+                       active=active, hosts=hosts)

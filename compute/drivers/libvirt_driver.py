@@ -24,6 +24,7 @@ import libvirt
 
 from compute.drivers.base import (
     ConsoleInfo,
+    DhcpHost,
     DomainSpec,
     DomainState,
     DomainStatus,
@@ -33,6 +34,8 @@ from compute.drivers.base import (
     HostStats,
     HypervisorDriver,
     KvmProbe,
+    NetworkInfo,
+    NetworkSpec,
     PoolInfo,
     PoolStats,
     StoragePoolSpec,
@@ -41,7 +44,10 @@ from compute.drivers.base import (
 )
 from compute.drivers.domain_xml import (
     console_from_xml,
+    dhcp_host_xml,
     domain_xml,
+    network_info_from_xml,
+    network_xml,
     pool_spec_from_xml,
     pool_xml,
     same_pool,
@@ -291,7 +297,8 @@ class LibvirtDriver(HypervisorDriver):
             yield
         except libvirt.libvirtError as exc:
             code = exc.get_error_code()
-            if code in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_STORAGE_POOL, libvirt.VIR_ERR_NO_STORAGE_VOL):
+            if code in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_STORAGE_POOL, libvirt.VIR_ERR_NO_STORAGE_VOL,
+                        libvirt.VIR_ERR_NO_NETWORK):
                 raise DriverNotFound(f"Cannot {action} on {self.uri}: {_message(exc)}") from exc
             if exc.get_error_domain() == libvirt.VIR_FROM_RPC or not self._alive():
                 raise DriverError(f"Cannot {action}: lost the connection to {self.uri} ({_message(exc)}); "
@@ -795,6 +802,85 @@ class LibvirtDriver(HypervisorDriver):
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
                     raise
+
+    # --- guest networks -------------------------------------------------------------------------
+
+    def _network(self, name: str) -> libvirt.virNetwork | None:
+        try:
+            return self.conn.networkLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_NETWORK:
+                return None
+            raise
+
+    def _update_hosts(self, network: libvirt.virNetwork, command: int, xml: str) -> None:
+        flags = libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG
+        if network.isActive():
+            flags |= libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE
+        network.update(command, libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST, -1, xml, flags)
+
+    def ensure_network(self, spec: NetworkSpec) -> NetworkInfo:
+        with self._errors(f"set up guest network {spec.name}"):
+            network = self._network(spec.name)
+            if network is None:
+                network = self.conn.networkDefineXML(network_xml(spec))
+                try:
+                    network.create()
+                    network.setAutostart(1)
+                except libvirt.libvirtError:
+                    network.undefine()
+                    raise
+            else:
+                if not network.isActive():
+                    network.create()
+                known = {h.mac for h in network_info_from_xml(network.XMLDesc(0), True).hosts}
+                for host in spec.hosts:
+                    if host.mac.lower() not in known:
+                        self._update_hosts(network, libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, dhcp_host_xml(host))
+            return network_info_from_xml(network.XMLDesc(0), bool(network.isActive()))
+
+    def _require_network(self, name: str, action: str) -> libvirt.virNetwork:
+        network = self._network(name)
+        if network is None:
+            raise DriverNotFound(f"Cannot {action}: guest network {name} is not defined on {self.uri}")
+        return network
+
+    def add_dhcp_host(self, network: str, host: DhcpHost) -> None:
+        action = f"add the DHCP entry {host.mac} -> {host.ip} to network {network}"
+        with self._errors(action):
+            net = self._require_network(network, action)
+            for known in network_info_from_xml(net.XMLDesc(0), True).hosts:
+                if known.mac == host.mac.lower() and (known.ip, known.name) == (host.ip, host.name):
+                    return
+                if known.mac == host.mac.lower() or known.ip == host.ip:
+                    self._update_hosts(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE, dhcp_host_xml(known))
+            self._update_hosts(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, dhcp_host_xml(host))
+
+    def remove_dhcp_host(self, network: str, mac: str) -> None:
+        action = f"remove the DHCP entry of {mac} from network {network}"
+        with self._errors(action):
+            net = self._network(network)
+            if net is None:
+                return
+            for known in network_info_from_xml(net.XMLDesc(0), True).hosts:
+                if known.mac == mac.lower():
+                    self._update_hosts(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE, dhcp_host_xml(known))
+
+    def network_info(self, name: str) -> NetworkInfo | None:
+        with self._errors(f"read guest network {name}"):
+            network = self._network(name)
+            if network is None:
+                return None
+            return network_info_from_xml(network.XMLDesc(0), bool(network.isActive()))
+
+    def delete_network(self, name: str) -> None:
+        with self._errors(f"delete guest network {name}"):
+            network = self._network(name)
+            if network is None:
+                return
+            if network.isActive():
+                network.destroy()
+            network.undefine()
 
     # --- domains --------------------------------------------------------------------------------
 
