@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Tenancy"
 
     def ready(self) -> None:
-        from . import commands  # noqa: F401  (registers the tenancy API commands)
+        from . import commands, commands_keypairs, commands_limits, settings_defs  # noqa: F401  (commands, settings)

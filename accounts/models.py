@@ -207,3 +207,67 @@ class User(AbstractBaseUser):
 
     def get_short_name(self) -> str:
         return self.firstname or self.username
+
+
+# -- SSH key pairs (issue 5) ------------------------------------------------------------------------
+class SSHKeyPairQuerySet(models.QuerySet):
+    def visible_to(self, caller) -> "SSHKeyPairQuerySet":
+        from .access import scope_filter
+
+        return self.filter(scope_filter(caller))
+
+
+class SSHKeyPair(models.Model):
+    """The public half of an SSH key, named per account (CloudStack's ssh_keypairs). The private
+    half of a key made by createSSHKeyPair is returned once and never stored."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=255)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="ssh_keypairs")
+    public_key = models.TextField()  # "type base64", as CloudStack stores it (no comment)
+    fingerprint = models.CharField(max_length=64, db_index=True)  # MD5, colon-separated hex
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = SSHKeyPairQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["account", "name"], name="sshkeypair_unique_name_in_account")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# -- resource limits (issue 5) ----------------------------------------------------------------------
+class ResourceLimit(models.Model):
+    """An explicit limit of one resource type (accounts.limits.RESOURCE_TYPES, 0..11) for one
+    account or one domain (exactly one of them). `max` is in the API's units (a number; MiB for
+    memory; GiB for primary and secondary storage), -1 for unlimited. Without a row the
+    max.account.* / max.domain.* settings apply. Usage is never stored: it is counted from rows."""
+
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="resource_limits")
+    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="resource_limits")
+    resource_type = models.PositiveSmallIntegerField()
+    max = models.BigIntegerField()
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(account__isnull=False, domain__isnull=True)
+                           | models.Q(account__isnull=True, domain__isnull=False)),
+                name="resourcelimit_account_xor_domain"),
+            models.CheckConstraint(condition=models.Q(resource_type__lte=11), name="resourcelimit_known_type"),
+            models.CheckConstraint(condition=models.Q(max__gte=-1), name="resourcelimit_max_at_least_minus_one"),
+            models.UniqueConstraint(fields=["account", "resource_type"], condition=models.Q(account__isnull=False),
+                                    name="resourcelimit_unique_account_type"),
+            models.UniqueConstraint(fields=["domain", "resource_type"], condition=models.Q(domain__isnull=False),
+                                    name="resourcelimit_unique_domain_type"),
+        ]
+
+    def __str__(self) -> str:
+        owner = self.account if self.account_id else self.domain
+        return f"{owner}: type {self.resource_type} max {self.max}"
