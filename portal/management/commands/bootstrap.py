@@ -1,4 +1,4 @@
-"""`manage.py bootstrap`: idempotent first-run data (roles, ROOT, admin, OS types)."""
+"""`manage.py bootstrap`: idempotent first-run data (roles, ROOT, admin, OS types, default offerings)."""
 import logging
 import os
 from pathlib import Path
@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 
 from accounts.services import bootstrap as bootstrap_accounts
+from compute.offerings import seed_default_offerings
 from storage.services import seed_os_types
 
 log = logging.getLogger("nubo.bootstrap")
@@ -13,7 +14,8 @@ log = logging.getLogger("nubo.bootstrap")
 
 class Command(BaseCommand):
     help = ("Create the first-run data that is missing: default roles, the ROOT domain, the admin account, OS types, "
-            "and the built-in Tiny Linux template and ISO (built from Debian packages).")
+            "the default service and disk offerings, and the built-in Tiny Linux template and ISO (built from Debian "
+            "packages).")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--skip-images", action="store_true",
@@ -41,6 +43,7 @@ class Command(BaseCommand):
         added = seed_os_types()
         if added:
             done.append(f"{added} OS types")
+        done.extend(seed_default_offerings())
         if not options["skip_images"]:
             done.extend(self._builtin_images())
         for item in done:
