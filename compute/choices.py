@@ -90,3 +90,31 @@ class CapacityType(models.IntegerChoices):
     SECONDARY_STORAGE = 6, "SECONDARY_STORAGE"
     DIRECT_ATTACHED_PUBLIC_IP = 8, "DIRECT_ATTACHED_PUBLIC_IP"
     CPU_CORE = 90, "CPU_CORE"
+
+
+class VmState(models.TextChoices):
+    """CloudStack's VirtualMachine.State values (the ones a user VM passes through)."""
+
+    STARTING = "Starting"
+    RUNNING = "Running"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    DESTROYED = "Destroyed"
+    EXPUNGING = "Expunging"
+    MIGRATING = "Migrating"
+    ERROR = "Error"
+
+
+# Which states a VM may leave for each target (declared once; claimed with a conditional UPDATE).
+VM_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    VmState.STARTING: (VmState.STOPPED,),
+    VmState.RUNNING: (VmState.STARTING,),
+    VmState.STOPPING: (VmState.RUNNING,),
+    VmState.STOPPED: (VmState.STOPPING, VmState.STARTING, VmState.DESTROYED),
+    VmState.DESTROYED: (VmState.STOPPED, VmState.RUNNING, VmState.ERROR),
+    VmState.EXPUNGING: (VmState.DESTROYED, VmState.ERROR),
+    VmState.ERROR: (VmState.STARTING,),
+}
+
+# A VM holds host capacity (cpu, memory) in these states.
+VM_ON_HOST_STATES = (VmState.STARTING, VmState.RUNNING, VmState.STOPPING, VmState.MIGRATING)

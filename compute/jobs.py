@@ -12,3 +12,18 @@ def monitor_hosts() -> dict[str, int]:
     counts = services.monitor_hosts()
     log.info("host monitoring: %(up)d up, %(down)d not answering", counts)
     return counts
+
+
+def expunge_destroyed_vms() -> int:
+    """Periodic: expunge the VMs destroyed more than expunge.delay seconds ago."""
+    from accounts.models import User
+
+    from .instances import expunge_due
+
+    def root_admin():
+        return User.objects.filter(account__type=1, account__domain__parent__isnull=True).order_by("id").first()
+
+    done = expunge_due(root_admin)
+    if done:
+        log.info("expunged %d destroyed VMs", done)
+    return done

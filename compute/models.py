@@ -18,6 +18,7 @@ from .choices import (
     Hypervisor,
     NetworkType,
     ResourceState,
+    VmState,
 )
 
 
@@ -228,3 +229,225 @@ class Alert(models.Model):
 
     class Meta:
         ordering = ["-sent", "-id"]
+
+
+# -- offerings ----------------------------------------------------------------------------------
+class OfferingState(models.TextChoices):
+    ACTIVE = "Active", "Active"
+    INACTIVE = "Inactive", "Inactive"
+
+
+class StorageType(models.TextChoices):
+    SHARED = "shared", "shared"
+    LOCAL = "local", "local"
+
+
+class ProvisioningType(models.TextChoices):
+    THIN = "thin", "thin"
+    SPARSE = "sparse", "sparse"
+    FAT = "fat", "fat"
+
+
+class OfferingQuerySet(models.QuerySet):
+    """Offerings are not owned by accounts: a public one (no domains) is for everybody, a
+    domain-specific one for its domains and their sub-domains (CloudStack's rule)."""
+
+    def active(self):
+        return self.filter(removed__isnull=True)
+
+    def usable_by(self, caller_or_account):
+        """What an account (or a caller's account) may deploy with: public offerings and those of
+        its domain or of one of its ancestors (root admin: every active offering). Deploying for
+        another account checks the owner's account here, not only the caller's visibility."""
+        account = getattr(caller_or_account, "account", caller_or_account)
+        qs = self.active()
+        if account.type == 1:
+            return qs
+        paths = _ancestor_paths(account.domain.path)
+        matching = self.model.objects.filter(
+            models.Q(domains__isnull=True) | models.Q(domains__path__in=paths)).values("pk")
+        return qs.filter(state=OfferingState.ACTIVE, pk__in=matching)
+
+    def visible_to(self, caller):
+        """usable_by, plus (domain admins) the offerings of domains inside their subtree, which
+        they manage. Removed offerings are visible to nobody."""
+        qs = self.active()
+        if _is_root_admin(caller):
+            return qs
+        account = caller.account
+        q = models.Q(domains__isnull=True) | models.Q(domains__path__in=_ancestor_paths(account.domain.path))
+        if account.type == 2:  # domain admin
+            q |= models.Q(domains__path__startswith=account.domain.path)
+        return qs.filter(state=OfferingState.ACTIVE, pk__in=self.model.objects.filter(q).values("pk"))
+
+
+class ServiceOffering(models.Model):
+    """A compute offering: vCPUs, speed (MHz) and memory (MiB) of a VM. A customized offering
+    leaves cpu and memory to the deployment, optionally within min/max ranges. `domains` empty
+    means public. Deleting marks `removed` (the row stays for the VMs that used it)."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=255)
+    display_text = models.CharField(max_length=4096, blank=True, default="")
+    cpu_number = models.PositiveIntegerField(null=True, blank=True)
+    cpu_speed = models.PositiveIntegerField(null=True, blank=True)  # MHz
+    memory = models.PositiveIntegerField(null=True, blank=True)  # MiB
+    customized = models.BooleanField(default=False)
+    min_cpu_number = models.PositiveIntegerField(null=True, blank=True)
+    max_cpu_number = models.PositiveIntegerField(null=True, blank=True)
+    min_memory = models.PositiveIntegerField(null=True, blank=True)  # MiB
+    max_memory = models.PositiveIntegerField(null=True, blank=True)  # MiB
+    root_disk_size = models.PositiveIntegerField(null=True, blank=True)  # GiB; None: the template's size
+    storage_type = models.CharField(max_length=8, choices=StorageType.choices, default=StorageType.SHARED)
+    provisioning_type = models.CharField(max_length=8, choices=ProvisioningType.choices,
+                                         default=ProvisioningType.THIN)
+    offer_ha = models.BooleanField(default=False)
+    limit_cpu_use = models.BooleanField(default=False)
+    host_tags = models.CharField(max_length=4096, blank=True, default="")
+    tags = models.CharField(max_length=4096, blank=True, default="")  # storage tags
+    domains = models.ManyToManyField("accounts.Domain", blank=True, related_name="+")
+    is_system = models.BooleanField(default=False)
+    state = models.CharField(max_length=16, choices=OfferingState.choices, default=OfferingState.ACTIVE)
+    sort_key = models.IntegerField(default=0)
+    seed_key = models.CharField(max_length=64, blank=True, default="")  # set on the bootstrap's defaults
+    created = models.DateTimeField(auto_now_add=True)
+    removed = models.DateTimeField(null=True, blank=True)
+
+    objects = OfferingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sort_key", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_public(self) -> bool:
+        return not self.domains.all()  # uses prefetched domains when there are
+
+    @property
+    def is_constrained(self) -> bool:
+        """A customized offering with cpu and memory ranges."""
+        return self.customized and self.min_cpu_number is not None
+
+
+class DiskOffering(models.Model):
+    """A data disk size (GiB), or a customized one whose size is given at creation within
+    [min_size, max_size] GiB. `domains` empty means public; deleting marks `removed`."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=255)
+    display_text = models.CharField(max_length=4096, blank=True, default="")
+    disk_size = models.PositiveBigIntegerField(default=0)  # GiB; 0 when customized
+    customized = models.BooleanField(default=False)
+    min_size = models.PositiveBigIntegerField(null=True, blank=True)  # GiB, customized only
+    max_size = models.PositiveBigIntegerField(null=True, blank=True)  # GiB, customized only
+    storage_type = models.CharField(max_length=8, choices=StorageType.choices, default=StorageType.SHARED)
+    provisioning_type = models.CharField(max_length=8, choices=ProvisioningType.choices,
+                                         default=ProvisioningType.THIN)
+    tags = models.CharField(max_length=4096, blank=True, default="")  # storage tags
+    display_offering = models.BooleanField(default=True)
+    domains = models.ManyToManyField("accounts.Domain", blank=True, related_name="+")
+    state = models.CharField(max_length=16, choices=OfferingState.choices, default=OfferingState.ACTIVE)
+    sort_key = models.IntegerField(default=0)
+    seed_key = models.CharField(max_length=64, blank=True, default="")
+    created = models.DateTimeField(auto_now_add=True)
+    removed = models.DateTimeField(null=True, blank=True)
+
+    objects = OfferingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sort_key", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# -- guest networks and instances -------------------------------------------------------------------
+class GuestNetworkQuerySet(models.QuerySet):
+    def visible_to(self, caller):
+        """A basic zone's guest network is shared: everyone who sees the zone sees it."""
+        return self.filter(zone__in=Zone.objects.visible_to(caller))
+
+
+class GuestNetwork(models.Model):
+    """The shared guest network of a basic zone (CloudStack's "guestNetworkForBasicZone"). On each
+    host it is a libvirt network per pod (a bridge holding the pod's gateway address, DHCP with a
+    static lease for every VM of that host); see compute.networks."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    zone = models.OneToOneField(Zone, on_delete=models.CASCADE, related_name="guest_network")
+    name = models.CharField(max_length=255, default="guestNetworkForBasicZone")
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = GuestNetworkQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.zone_id})"
+
+
+class VirtualMachineQuerySet(models.QuerySet):
+    def visible_to(self, caller):
+        from accounts.access import scope_filter
+
+        return self.filter(scope_filter(caller)).exclude(state=VmState.EXPUNGING, removed__isnull=False)
+
+
+class VirtualMachine(models.Model):
+    """A user VM. `state` is claimed atomically (compute.instances.claim): two operations on one VM
+    cannot both proceed. `host` is where it runs (or ran last); cpu/memory are copied from the
+    offering (or the custom values) at deploy, so changing an offering changes no running VM."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=63)  # the host name
+    display_name = models.CharField(max_length=255, blank=True, default="")
+    instance_name = models.CharField(max_length=255, unique=True, null=True, blank=True)  # i-<account>-<id>-VM
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="virtual_machines")
+    zone = models.ForeignKey(Zone, on_delete=models.PROTECT, related_name="virtual_machines")
+    pod = models.ForeignKey(Pod, null=True, blank=True, on_delete=models.PROTECT, related_name="virtual_machines")
+    host = models.ForeignKey(Host, null=True, blank=True, on_delete=models.PROTECT, related_name="virtual_machines")
+    last_host = models.ForeignKey(Host, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    template = models.ForeignKey("storage.Template", on_delete=models.PROTECT, related_name="virtual_machines")
+    service_offering = models.ForeignKey(ServiceOffering, on_delete=models.PROTECT, related_name="virtual_machines")
+    state = models.CharField(max_length=16, choices=VmState.choices, default=VmState.STOPPED)
+    cpu_number = models.PositiveIntegerField()
+    cpu_speed = models.PositiveIntegerField()  # MHz
+    memory = models.PositiveIntegerField()  # MiB
+    group = models.CharField(max_length=255, blank=True, default="")
+    user_data = models.TextField(blank=True, default="")  # base64, as given
+    keypairs = models.JSONField(default=list, blank=True)  # names of the account's SSH key pairs
+    password = models.CharField(max_length=512, blank=True, default="")  # encrypted (accounts.crypto)
+    vnc_password = models.CharField(max_length=512, blank=True, default="")  # encrypted
+    ha_enabled = models.BooleanField(default=False)
+    emulation = models.CharField(max_length=8, blank=True, default="")  # kvm | qemu, as last started
+    state_reason = models.CharField(max_length=1024, blank=True, default="")
+    created = models.DateTimeField(auto_now_add=True)
+    destroyed = models.DateTimeField(null=True, blank=True)
+    removed = models.DateTimeField(null=True, blank=True)
+
+    objects = VirtualMachineQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["host", "state"]), models.Index(fields=["account", "state"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Nic(models.Model):
+    """A VM's interface on its zone's guest network. One address per NIC and one NIC per address,
+    one MAC per NIC: database constraints, not only code."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    virtual_machine = models.ForeignKey(VirtualMachine, on_delete=models.CASCADE, related_name="nics")
+    network = models.ForeignKey(GuestNetwork, on_delete=models.PROTECT, related_name="nics")
+    address = models.OneToOneField(GuestIpAddress, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="nic")
+    mac = models.CharField(max_length=17, unique=True)
+    device_id = models.PositiveSmallIntegerField(default=0)
+    is_default = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["virtual_machine_id", "device_id"]

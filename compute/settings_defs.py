@@ -10,3 +10,10 @@ define(Setting("host.kvm.probe.timeout", "Advanced", "Integer", 20,
                "Seconds the KVM probe guest may take before KVM is judged unusable on a host.", minimum=2, maximum=300))
 define(Setting("guest.ip.range.max.size", "Advanced", "Integer", 65536,
                "Largest number of addresses one guest IP range may hold.", minimum=1, maximum=1048576))
+define(Setting("vm.allocation.algorithm", "Advanced", "String", "firstfitleastconsumed",
+               "How a host is chosen among those that fit a VM: firstfit (the first), firstfitleastconsumed (the "
+               "least allocated: spreads load) or random.",
+               choices=("firstfit", "firstfitleastconsumed", "random")))
+define(Setting("allow.user.expunge.recover.vm", "Advanced", "Boolean", False,
+               "Whether users (not only administrators) may expunge and recover their destroyed VMs.",
+               scopes=("global", "account")))

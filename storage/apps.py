@@ -9,7 +9,12 @@ class StorageConfig(AppConfig):
         from accounts.services import ACCOUNT_CLEANUP_HOOKS
 
         from . import commands, commands_images, settings_defs  # noqa: F401  (registers API commands and settings)
-        from .images.services import delete_account_templates
+        from accounts import limits
+
+        from .images.services import count_secondary_storage, count_templates, delete_account_templates
+
+        limits.register_counter("template", count_templates)
+        limits.register_counter("secondary_storage", count_secondary_storage)
 
         if delete_account_templates not in ACCOUNT_CLEANUP_HOOKS:
             ACCOUNT_CLEANUP_HOOKS.append(delete_account_templates)

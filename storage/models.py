@@ -280,3 +280,50 @@ class TemplatePoolCopy(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["template", "pool"], name="templatepoolcopy_unique")]
+
+
+# -- volumes --------------------------------------------------------------------------------------
+class VolumeState(models.TextChoices):
+    ALLOCATED = "Allocated"
+    READY = "Ready"
+    DESTROY = "Destroy"
+    EXPUNGED = "Expunged"
+
+
+class VolumeQuerySet(models.QuerySet):
+    def visible_to(self, caller):
+        from accounts.access import scope_filter
+
+        return self.filter(scope_filter(caller), removed__isnull=True)
+
+
+class Volume(models.Model):
+    """A disk of a VM: the root disk (a qcow2 copy-on-write clone of its template's base on the
+    pool, `base`, which therefore stays while the volume exists) or a data disk."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=255)
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="volumes")
+    zone = models.ForeignKey("compute.Zone", on_delete=models.PROTECT, related_name="volumes")
+    pool = models.ForeignKey(StoragePool, null=True, blank=True, on_delete=models.PROTECT, related_name="volumes")
+    virtual_machine = models.ForeignKey("compute.VirtualMachine", null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="volumes")
+    type = models.CharField(max_length=16, default="ROOT")  # ROOT | DATADISK
+    device_id = models.PositiveSmallIntegerField(default=0)
+    size = models.BigIntegerField(default=0)  # bytes (virtual)
+    template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.PROTECT, related_name="volumes")
+    base = models.ForeignKey(TemplatePoolCopy, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="volumes")
+    volume_name = models.CharField(max_length=255, blank=True, default="")  # in the libvirt pool
+    path = models.CharField(max_length=1024, blank=True, default="")
+    state = models.CharField(max_length=16, choices=VolumeState.choices, default=VolumeState.ALLOCATED)
+    created = models.DateTimeField(auto_now_add=True)
+    removed = models.DateTimeField(null=True, blank=True)
+
+    objects = VolumeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -402,6 +402,10 @@ class HypervisorDriver(abc.ABC):
         `force` pulls the plug at once. A no-op when it is not running."""
 
     @abc.abstractmethod
+    def reboot_domain(self, name: str) -> None:
+        """Restart a running domain's guest (a hard reset: guests need no agent for it)."""
+
+    @abc.abstractmethod
     def undefine_domain(self, name: str) -> None:
         """Remove a stopped domain's definition (not its disks). Missing: not an error."""
 

@@ -916,6 +916,13 @@ class LibvirtDriver(HypervisorDriver):
                                       f"(the guest ignored the ACPI power button); stop it with force")
                 time.sleep(0.2)
 
+    def reboot_domain(self, name: str) -> None:
+        with self._errors(f"reboot virtual machine {name}"):
+            domain = self._domain(name)
+            if not domain.isActive():
+                raise DriverError(f"Virtual machine {name} on {self.uri} is not running")
+            domain.reset(0)
+
     def undefine_domain(self, name: str) -> None:
         with self._errors(f"remove virtual machine {name}"):
             try:

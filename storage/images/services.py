@@ -22,10 +22,11 @@ from urllib.parse import urlsplit
 
 from django.core import signing
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts import limits
 from accounts.access import can_manage_domain
 from accounts.choices import AccountType
 from accounts.models import Account
@@ -37,7 +38,6 @@ from portal.errors import (
     ParamError,
     PermissionDenied,
     ResourceInUse,
-    ResourceLimitExceeded,
     ResourceUnavailable,
 )
 from portal.jobs import enqueue_task
@@ -174,34 +174,43 @@ def checksum_value(text: str | None) -> str:
     return (text or "").strip()
 
 
-# -- secondary storage quota --------------------------------------------------------------------
+# -- secondary storage quota (accounts.limits) ---------------------------------------------------
 def secondary_storage_limit(account: Account) -> int | None:
-    """Bytes the account's templates and ISOs may use, None for no limit (root admin accounts
-    and -1)."""
-    if account.type == AccountType.ADMIN:
-        return None
-    gib = config.get_value("max.account.secondary.storage", scope="account", scope_uuid=str(account.uuid))
-    return None if gib < 0 else int(gib) << 30
+    """Bytes the account's templates and ISOs may use, None for no limit (root admins, -1)."""
+    return limits.limit_for(account, "secondary_storage")
+
+
+def _stored(account_ids: list[int], *, exclude_pk: int | None = None):
+    rows = TemplateZone.objects.filter(template__account_id__in=account_ids, template__removed__isnull=True).exclude(
+        state=DownloadState.DOWNLOAD_ERROR)
+    return rows.exclude(pk=exclude_pk) if exclude_pk is not None else rows
+
+
+def count_secondary_storage(account_ids: list[int]) -> dict[int, int]:
+    """accounts.limits counter: bytes of the accounts' templates and ISOs on secondary storage,
+    each zone's stored copy, or what a download in progress announced."""
+    rows = _stored(account_ids).values("template__account_id").annotate(n=Sum(Coalesce("physical_size", "bytes_total", 0)))
+    return {row["template__account_id"]: row["n"] for row in rows}
+
+
+def count_templates(account_ids: list[int]) -> dict[int, int]:
+    """accounts.limits counter: the accounts' templates and ISOs (not the built-in ones)."""
+    rows = (Template.objects.filter(account_id__in=account_ids, removed__isnull=True)
+            .exclude(template_type=TemplateType.BUILTIN).values("account_id").annotate(n=Count("id")))
+    return {row["account_id"]: row["n"] for row in rows}
 
 
 def secondary_storage_used(account: Account, *, exclude_pk: int | None = None) -> int:
-    """Bytes on secondary storage of the account's templates and ISOs: the size of each stored
-    copy, or what a download in progress announced."""
-    rows = TemplateZone.objects.filter(template__account=account, template__removed__isnull=True).exclude(
-        state=DownloadState.DOWNLOAD_ERROR)
-    if exclude_pk is not None:
-        rows = rows.exclude(pk=exclude_pk)
-    total = rows.aggregate(n=Sum(Coalesce("physical_size", "bytes_total", 0)))["n"]
-    return int(total or 0)
+    total = _stored([account.pk], exclude_pk=exclude_pk).aggregate(n=Sum(Coalesce("physical_size", "bytes_total", 0)))
+    return int(total["n"] or 0)
 
 
-def _check_quota(account: Account) -> None:
-    limit = secondary_storage_limit(account)
-    if limit is not None and secondary_storage_used(account) >= limit:
-        raise ResourceLimitExceeded(
-            f"Maximum amount of resources of type secondary_storage for account {account.name} has exceeded: "
-            f"{transfer.human_bytes(secondary_storage_used(account))} used of {transfer.human_bytes(limit)} "
-            f"(max.account.secondary.storage); delete templates or ISOs, or ask an administrator for more")
+def _check_quota(account: Account, *, new_templates: int = 0) -> None:
+    """Inside the allocating transaction, before rows are made (locks the account row):
+    refused once the account has reached its secondary storage limit."""
+    if new_templates:
+        limits.check(account, "template", new_templates)
+    limits.check(account, "secondary_storage", 1)
 
 
 # -- register -----------------------------------------------------------------------------------
@@ -245,7 +254,7 @@ def register(caller, *, is_iso: bool, name: str, url: str, zoneid: str | None = 
     if bits not in (None, 32, 64):
         raise InvalidParameterValue(f"bits must be 32 or 64, not {bits}")
     with transaction.atomic():
-        _check_quota(owner)
+        _check_quota(owner, new_templates=1)
         template = Template.objects.create(
             name=name, display_text=(display_text or "").strip() or name, format=fmt, hypervisor=hyp,
             os_type=os_type_value(os_type), account=owner, url=url, checksum=checksum, is_public=is_public,

@@ -189,9 +189,21 @@ class Side:
     victim_template: Any = None  # for deleteTemplate
     victim_iso: Any = None  # for deleteIso
     empty_store: Any = None  # secondary storage holding nothing, for deleteImageStore
+    vm: Any = None  # the side's user's VMs in the side's zone: Running, Stopped, Destroyed
+    stopped_vm: Any = None
+    destroyed_vm: Any = None
+    empty_pool: Any = None  # primary storage holding nothing, for deleteStoragePool
+    empty_range: Any = None  # a guest IP range no VM uses, for deleteVlanIpRange
     # -- offerings (issue 5)
+    service_offering: Any = None  # dedicated to the side's domain (made by the root admin)
+    disk_offering: Any = None  # dedicated to the side's domain
+    victim_service_offering: Any = None  # dedicated to the side's domain, for deleteServiceOffering
+    victim_disk_offering: Any = None  # dedicated to the side's domain, for deleteDiskOffering
     # -- SSH key pairs (issue 5)
+    keypair: Any = None  # an SSH key pair of the side's user (accounts.models.SSHKeyPair)
+    public_key: str = ""  # an OpenSSH public key nobody has registered, for registerSSHKeyPair
     # -- resource limits (issue 5)
+    limit: Any = None  # the user's explicit user_vm limit (accounts.limits.LimitRow)
 
 
 @dataclass
@@ -206,6 +218,7 @@ class World:
     spare_cluster: Any = None  # empty, in a.pod, for deleteCluster
     storage_dir: str = ""  # a temporary directory for the storage the suite adds
     copy_zone: Any = None  # a public zone with secondary storage, for copyTemplate/copyIso
+    vm_offering: Any = None  # a public service offering fit for the sides' VMs
     images: Any = None  # tests.images.ImageServer serving tiny.qcow2 and tiny.iso
     _counter: Any = field(default_factory=itertools.count)
 
@@ -264,14 +277,38 @@ def build_world(cloud, corp_admin: Tenant) -> World:
 
 def _add_offerings(world: World) -> None:
     """Service and disk offerings the offering commands act on (issue 5)."""
+    from compute import offerings
+
+    admin = world.admin.user
+    for side in (world.a, world.b):
+        for prefix in ("", "victim_"):
+            setattr(side, f"{prefix}service_offering", offerings.create_service_offering(
+                admin, name=f"{prefix}so-{side.name}", display_text=f"{prefix}service offering of {side.name}",
+                cpu_number=1, cpu_speed=500, memory=128, domains=[side.domain]))
+            setattr(side, f"{prefix}disk_offering", offerings.create_disk_offering(
+                admin, name=f"{prefix}do-{side.name}", display_text=f"{prefix}disk offering of {side.name}",
+                disk_size=5, domains=[side.domain]))
 
 
 def _add_keypairs(world: World) -> None:
     """SSH key pairs the key pair commands act on (issue 5)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from accounts import keypairs
+
+    for side in (world.a, world.b):
+        side.keypair = keypairs.create_key_pair(side.user.user, name=f"kp-{side.name}").keypair
+        side.public_key = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode() + f" {side.name}@test"
 
 
 def _add_limits(world: World) -> None:
     """Resource limits the limit commands act on (issue 5)."""
+    from accounts import limits
+
+    for side in (world.a, world.b):
+        side.limit = limits.update_limit(world.admin.user, rtype="user_vm", max=50, account=side.user.account)
 
 
 def build_infrastructure(world: World) -> None:
@@ -312,6 +349,38 @@ def build_infrastructure(world: World) -> None:
     storage.add_image_store(admin, zone=world.copy_zone, name="store-copy",
                             url=f"file://{world.storage_dir}/store-copy")
     _add_images(world)
+    _add_vms(world)
+
+
+def _add_vms(world: World) -> None:
+    """Each side's user gets a Running, a Stopped and a Destroyed VM (Simulator hosts)."""
+    from compute import instances
+    from compute import services as infra
+    from compute.models import ServiceOffering
+    from portal import config
+    from storage import services as storage
+
+    world.vm_offering = ServiceOffering.objects.create(name="world-tiny", display_text="tiny", cpu_number=1,
+                                                       cpu_speed=100, memory=64)
+    config.set_value("allow.user.expunge.recover.vm", "true")
+    for side in (world.a, world.b):
+        owner = side.user.user
+        made = []
+        for index in range(3):
+            vm = instances.allocate(owner, owner=owner.account, zone=side.zone, offering=world.vm_offering,
+                                    template=side.template, name=f"{side.name}-vm-{index}")
+            made.append(instances.start_on_host(owner, vm, first=True))
+        instances.stop(owner, made[1])
+        instances.destroy(owner, made[2])
+        side.vm, side.stopped_vm, side.destroyed_vm = made
+        range_ = side.ip_range
+        side.empty_range = infra.create_vlan_ip_range(world.admin.user, pod=side.pod, gateway=range_.gateway,
+                                                      netmask=range_.netmask,
+                                                      start_ip=range_.gateway.rsplit(".", 1)[0] + ".70",
+                                                      end_ip=range_.gateway.rsplit(".", 1)[0] + ".72")
+        side.empty_pool = storage.create_storage_pool(world.admin.user, zone=side.zone, pod=side.pod,
+                                                      cluster=side.cluster, name=f"empty-pool-{side.name}",
+                                                      url=f"{world.storage_dir}/empty-pool-{side.name}")
 
 
 def _add_images(world: World) -> None:

@@ -12,6 +12,8 @@ from tests.factories import _with_keys
 ASYNC = {"deleteAccount", "deleteDomain", "disableAccount", "disableUser",  # as in CloudStack 4.18
          "prepareHostForMaintenance", "cancelHostMaintenance", "reconnectHost",
          "deleteTemplate", "copyTemplate", "extractTemplate", "deleteIso", "copyIso", "extractIso",
+         "deployVirtualMachine", "startVirtualMachine", "stopVirtualMachine", "rebootVirtualMachine",
+         "destroyVirtualMachine", "expungeVirtualMachine",
          "setupBasicZone"}  # Nubo's own: the wizard's whole set-up runs as one job
 
 

@@ -216,3 +216,52 @@ def test_a_template_is_downloaded_by_the_worker_and_extracted(server, cloud, cs_
         assert requests.get(extracted["url"], timeout=15).status_code == 404
     finally:
         images.close()
+
+
+def test_cs_deploys_lists_stops_and_destroys_a_vm(server, cloud, cs_admin, tmp_path):
+    """The whole path a CloudStack client takes, through the real web server and RQ worker, on a
+    Simulator host: register a template, deploy (async create: id + job), list, stop, destroy."""
+    import time
+
+    from compute.models import ServiceOffering
+    from tests.images import ImageServer, make_qcow2
+
+    source = tmp_path / "source"
+    source.mkdir()
+    make_qcow2(source / "tiny.qcow2")
+    images = ImageServer(source)
+    try:
+        cs_admin.updateConfiguration(name="secstorage.allowed.internal.sites", value="127.0.0.0/8")
+        zone = cs_admin.createZone(name="e2e-vms", dns1="8.8.8.8", internaldns1="10.0.0.2", networktype="Basic")["zone"]
+        pod = cs_admin.createPod(zoneid=zone["id"], name="p1", gateway="10.7.0.1", netmask="255.255.255.0",
+                                 startip="10.7.0.10", endip="10.7.0.20")["pod"]
+        cs_admin.createVlanIpRange(podid=pod["id"], gateway="10.7.0.1", netmask="255.255.255.0",
+                                   startip="10.7.0.50", endip="10.7.0.59", forvirtualnetwork=False)
+        cluster = cs_admin.addCluster(zoneid=zone["id"], podid=pod["id"], clustername="c1", hypervisor="Simulator",
+                                      clustertype="CloudManaged")["cluster"][0]
+        cs_admin.addHost(zoneid=zone["id"], podid=pod["id"], clusterid=cluster["id"], hypervisor="Simulator",
+                         url="http://sim/e2e/h1", username="root", password="x")
+        cs_admin.createStoragePool(zoneid=zone["id"], podid=pod["id"], clusterid=cluster["id"], name="pool",
+                                   url=f"file://{tmp_path}/primary")
+        cs_admin.addImageStore(provider="NFS", zoneid=zone["id"], url=f"file://{tmp_path}/secondary")
+        cs_admin.updateZone(id=zone["id"], allocationstate="Enabled")
+        template = cs_admin.registerTemplate(name="tiny", displaytext="tiny", url=images.url("tiny.qcow2"),
+                                             format="QCOW2", hypervisor="KVM", zoneid=zone["id"])["template"][0]
+        deadline = time.monotonic() + 60
+        while not cs_admin.listTemplates(templatefilter="self", id=template["id"])["template"][0]["isready"]:
+            assert time.monotonic() < deadline, "the template did not become ready"
+            time.sleep(0.2)
+        offering = ServiceOffering.objects.create(name="e2e-tiny", display_text="tiny", cpu_number=1, cpu_speed=500,
+                                                  memory=128)
+
+        vm = cs_admin.deployVirtualMachine(zoneid=zone["id"], serviceofferingid=str(offering.uuid),
+                                           templateid=template["id"], name="e2e-vm")["virtualmachine"]
+        assert vm["state"] == "Running" and vm["nic"][0]["ipaddress"].startswith("10.7.0.5")
+        listed = cs_admin.listVirtualMachines(id=vm["id"])["virtualmachine"]
+        assert [v["name"] for v in listed] == ["e2e-vm"]
+        assert cs_admin.stopVirtualMachine(id=vm["id"])["virtualmachine"]["state"] == "Stopped"
+        destroyed = cs_admin.destroyVirtualMachine(id=vm["id"], expunge=True)["virtualmachine"]
+        assert destroyed["state"] == "Expunging"
+        assert cs_admin.listVirtualMachines(id=vm["id"]) == {}
+    finally:
+        images.close()

@@ -436,7 +436,7 @@ def test_the_secondary_storage_limit_stops_further_registrations(api, zone, sour
     a = api.as_(tenant_a)
     config.set_value("max.account.secondary.storage", "0", scope="account", scope_uuid=str(tenant_a.account.uuid))
     answer = register(a, source, zone=zone)
-    assert answer.status == 532, answer
+    assert answer.status == 535, answer
     assert "secondary_storage" in answer.errortext
     assert not Template.objects.exists()
     # root admin accounts are not limited

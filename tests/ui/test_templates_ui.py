@@ -197,10 +197,10 @@ def test_tenants_see_only_what_they_may_use(env, source, tenant_a, tenant_b, dom
 
 
 def test_search_and_pagination(env, source, tenant_a, user_ui):
+    template = register(tenant_a.user, source, "findme", zone=env)  # before the bulk: 20 templates is the limit
     for i in range(22):
         Template.objects.create(name=f"bulk-{i:02d}", format="QCOW2", hypervisor="KVM", account=tenant_a.account,
                                 url="http://127.0.0.1/x.qcow2")
-    template = register(tenant_a.user, source, "findme", zone=env)
     for t in Template.objects.filter(name__startswith="bulk-"):
         TemplateZone.objects.create(template=t, zone=env, store=ImageStore.objects.get(zone=env))
     body = page_text(user_ui.get("/client/templates?filter=self"))

@@ -1,0 +1,231 @@
+"""User VM API commands: each parses its parameters and calls one use case of compute.instances."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.access import ALL_ROLE_TYPES, apply_list_scope, resolve_owner
+from portal.api import params as P
+from portal.api.listing import filter_by, keyword_filter
+from portal.api.registry import Command, ScopedListParams, register
+from portal.api.responses import SuccessResponse
+from portal.errors import InvalidParameterValue
+from storage.models import Template
+
+from . import instances
+from .models import Host, Pod, ServiceOffering, VirtualMachine, Zone
+from .responses_instances import VirtualMachineResponse
+
+
+def _templates(qs):
+    return qs.templates()
+
+
+def _vms(qs):
+    return qs.filter(removed__isnull=True).select_related("account__domain", "zone", "host", "template__os_type",
+                                                         "service_offering")
+
+
+def VmId(**kwargs):  # noqa: N802 - a parameter factory
+    return P.Entity(VirtualMachine, queryset_hook=_vms, **kwargs)
+
+
+def _details(value) -> dict[str, str]:
+    from storage.services import _details as flatten
+
+    return flatten(value)
+
+
+class DeployVirtualMachineParams(serializers.Serializer):
+    zoneid = P.Entity(Zone, required=True, help_text="availability zone for the virtual machine")
+    serviceofferingid = P.Entity(ServiceOffering, required=True, help_text="the ID of the service offering")
+    templateid = P.Entity(Template, required=True, queryset_hook=_templates, help_text="the ID of the template")
+    name = P.String(max_length=63, help_text="host name for the virtual machine")
+    displayname = P.String(help_text="an optional user generated name for the virtual machine")
+    group = P.String(help_text="an optional group for the virtual machine")
+    keypair = P.String(help_text="name of the ssh key pair used to login to the virtual machine")
+    keypairs = P.List(help_text="names of the ssh key pairs used to login to the virtual machine")
+    userdata = P.String(max_length=1048576, help_text="base64 user data (at most 4 KB with GET, 1 MB with POST)")
+    ipaddress = P.String(help_text="the ip address for default vm's network")
+    hostid = P.Entity(Host, help_text="destination Host ID to deploy the VM to (root admins)")
+    rootdisksize = P.Long(help_text="the root disk size in GiB (at least the template's)")
+    startvm = P.Boolean(help_text="true by default: start the VM once created")
+    details = P.Map(help_text="details: cpuNumber, cpuSpeed, memory for a customized offering")
+    networkids = P.List(help_text="list of network ids (the zone's guest network)")
+    account = P.String(help_text="an optional account for the virtual machine; must be used with domainId")
+    domainid = P.Uuid(help_text="an optional domainId for the virtual machine")
+    diskofferingid = P.Uuid(help_text="data disks are not supported yet")
+    hypervisor = P.String(help_text="the hypervisor (KVM)")
+
+
+@register
+class DeployVirtualMachine(Command):
+    name = "deployVirtualMachine"
+    description = "Creates and automatically starts a virtual machine based on a service offering, disk offering, " \
+                  "and template."
+    Params = DeployVirtualMachineParams
+    response = VirtualMachineResponse
+    roles = ALL_ROLE_TYPES
+    is_async = True
+    event = "VM.CREATE"
+    instance_type = "VirtualMachine"
+    cmd_class = "org.apache.cloudstack.api.command.user.vm.DeployVMCmd"
+
+    def create(self, params):
+        if params.get("diskofferingid"):
+            raise InvalidParameterValue("Data disks are not supported yet; deploy without diskofferingid")
+        owner = resolve_owner(self.caller, params, command=self.name)
+        offering = params["serviceofferingid"]
+        if not ServiceOffering.objects.usable_by(owner).filter(pk=offering.pk).exists():
+            raise InvalidParameterValue(f"Service offering {offering.name} is not available to account {owner.name}")
+        keypairs = list(params.get("keypairs") or []) + ([params["keypair"]] if params.get("keypair") else [])
+        method = self.request.method if self.request is not None else "POST"
+        return instances.allocate(
+            self.caller, owner=owner, zone=params["zoneid"], offering=offering, template=params["templateid"],
+            name=params.get("name"), display_name=params.get("displayname"), group=params.get("group"),
+            keypairs=keypairs, user_data=params.get("userdata"), ip_address=params.get("ipaddress"),
+            host=params.get("hostid"), root_disk_size=params.get("rootdisksize"),
+            start=params.get("startvm") is not False, details=_details(params.get("details")), method=method)
+
+    def execute(self, params):
+        vm = VirtualMachine.objects.get(uuid=params["_instance_uuid"])
+        if vm.state == "Starting":
+            vm = instances.start_on_host(self.caller, vm, first=True)
+        return _vms(VirtualMachine.objects.filter(pk=vm.pk)).get()
+
+
+class ListVirtualMachinesParams(ScopedListParams):
+    id = P.Uuid(help_text="the ID of the virtual machine")
+    ids = P.List(P.Uuid(), help_text="the IDs of the virtual machines")
+    name = P.String(help_text="name of the virtual machine")
+    state = P.String(help_text="state of the virtual machine")
+    zoneid = P.Entity(Zone, help_text="the availability zone ID")
+    templateid = P.Uuid(help_text="list vms by template")
+    serviceofferingid = P.Uuid(help_text="list by the service offering")
+    hostid = P.Entity(Host, help_text="the host ID (root admins)")
+    podid = P.Entity(Pod, help_text="the pod ID (root admins)")
+    groupid = P.String(help_text="the group ID")
+    keypair = P.String(help_text="list vms by ssh keypair name")
+    details = P.List(help_text="comma separated list of vm details requested (all by default)")
+
+
+@register
+class ListVirtualMachines(Command):
+    name = "listVirtualMachines"
+    description = "List the virtual machines owned by the account."
+    Params = ListVirtualMachinesParams
+    response = VirtualMachineResponse
+    kind = "list"
+    roles = ALL_ROLE_TYPES
+
+    def execute(self, params):
+        qs = _vms(VirtualMachine.objects.all())
+        qs = apply_list_scope(qs, self.caller, params, command=self.name)
+        qs = filter_by(qs, params, id="uuid", ids="uuid__in", name="name", state="state__iexact", zoneid="zone",
+                       templateid="template__uuid", serviceofferingid="service_offering__uuid", hostid="host",
+                       podid="pod", groupid="group", keypair="keypairs__contains")
+        return keyword_filter(qs, params.get("keyword"), "name", "display_name", "state")
+
+
+class VmParams(serializers.Serializer):
+    id = VmId(required=True, help_text="The ID of the virtual machine")
+
+
+class StartParams(VmParams):
+    hostid = P.Entity(Host, help_text="destination Host ID to start the VM on (root admins)")
+
+
+class StopParams(VmParams):
+    forced = P.Boolean(help_text="Force stop the VM (the guest is powered off at once)")
+
+
+class DestroyParams(VmParams):
+    expunge = P.Boolean(help_text="If true, expunge the VM at once (administrators)")
+
+
+class _VmCommand(Command):
+    response = VirtualMachineResponse
+    roles = ALL_ROLE_TYPES
+    is_async = True
+    instance_type = "VirtualMachine"
+
+    def check(self, params):
+        instances.require_manage(self.caller, params["id"])
+
+    def answer(self, vm):
+        return _vms(VirtualMachine.objects.filter(pk=vm.pk)).get()
+
+
+@register
+class StartVirtualMachine(_VmCommand):
+    name = "startVirtualMachine"
+    description = "Starts a virtual machine."
+    Params = StartParams
+    event = "VM.START"
+
+    def execute(self, params):
+        return self.answer(instances.start(self.caller, params["id"], host=params.get("hostid")))
+
+
+@register
+class StopVirtualMachine(_VmCommand):
+    name = "stopVirtualMachine"
+    description = "Stops a virtual machine."
+    Params = StopParams
+    event = "VM.STOP"
+
+    def execute(self, params):
+        return self.answer(instances.stop(self.caller, params["id"], forced=bool(params.get("forced"))))
+
+
+@register
+class RebootVirtualMachine(_VmCommand):
+    name = "rebootVirtualMachine"
+    description = "Reboots a virtual machine."
+    Params = VmParams
+    event = "VM.REBOOT"
+
+    def execute(self, params):
+        return self.answer(instances.reboot(self.caller, params["id"]))
+
+
+@register
+class DestroyVirtualMachine(_VmCommand):
+    name = "destroyVirtualMachine"
+    description = "Destroys a virtual machine."
+    Params = DestroyParams
+    event = "VM.DESTROY"
+
+    def execute(self, params):
+        vm = instances.destroy(self.caller, params["id"], expunge=bool(params.get("expunge")))
+        return VirtualMachine.objects.select_related("account__domain", "zone", "host", "template__os_type",
+                                                     "service_offering").get(pk=vm.pk)
+
+
+@register
+class RecoverVirtualMachine(_VmCommand):
+    name = "recoverVirtualMachine"
+    description = "Recovers a virtual machine."
+    Params = VmParams
+    is_async = False
+    event = "VM.RESTORE"
+
+    def execute(self, params):
+        return self.answer(instances.recover(self.caller, params["id"]))
+
+
+@register
+class ExpungeVirtualMachine(_VmCommand):
+    name = "expungeVirtualMachine"
+    description = "Expunge a virtual machine. Once expunged, it cannot be recoverd."
+    Params = VmParams
+    kind = "success"
+    response = SuccessResponse
+    event = "VM.EXPUNGE"
+
+    def check(self, params):
+        super().check(params)
+        instances.check_expunge(self.caller)
+
+    def execute(self, params):
+        instances.expunge_vm(self.caller, params["id"])
+        return True

@@ -1,0 +1,557 @@
+"""User VMs: deploy, start, stop, reboot, destroy, recover, expunge.
+
+The database is the source of truth; hosts are driven through compute.drivers. A VM's state is
+claimed with a conditional UPDATE from the states VM_TRANSITIONS allows, so two operations on one
+VM cannot both proceed (the second is told the VM is busy). Deploy is an async-create command:
+`allocate` runs in the request's transaction — checks, placement (host locked, capacity counted
+from VM rows), guest address and MAC, the root volume's row — and `start` runs in the job: the
+template's base on the pool, a copy-on-write root disk, the config drive, the pod's network and
+DHCP lease on the host, the domain. Whatever fails, what the VM took is released: the domain, the
+volumes, the lease, the address, the host's capacity; a VM whose first start failed is left in
+Error holding nothing, with the reason.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import secrets
+import tempfile
+from pathlib import Path
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts import crypto
+from accounts.access import can_manage_domain
+from compute import networks, placement
+from compute.choices import VM_TRANSITIONS, Hypervisor, VmState
+from compute.drivers import DiskSpec, DomainSpec, DriverError, DriverNotFound, NicSpec
+from compute.models import Host, Nic, ServiceOffering, VirtualMachine, Zone
+from portal import config, events
+from portal.errors import ApiError, InvalidParameterValue, PermissionDenied, ResourceUnavailable
+
+log = logging.getLogger(__name__)
+
+HOSTNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
+USERDATA_GET_MAX = 4096  # bytes of base64, CloudStack's limit for GET
+USERDATA_POST_MAX = 1048576  # bytes of base64 (vm.userdata.max.length default 32768; 1 MiB with POST)
+BUSY_STATES = (VmState.STARTING, VmState.STOPPING, VmState.MIGRATING, VmState.EXPUNGING)
+
+
+# -- state ----------------------------------------------------------------------------------------
+def claim(vm: VirtualMachine, target: str, what: str) -> VirtualMachine:
+    """Move the VM to `target` if its current state allows it; else a clear refusal."""
+    allowed = VM_TRANSITIONS[target]
+    if VirtualMachine.objects.filter(pk=vm.pk, state__in=allowed).update(state=target):
+        vm.state = target
+        return vm
+    current = VirtualMachine.objects.filter(pk=vm.pk).values_list("state", flat=True).first()
+    if current in BUSY_STATES:
+        raise InvalidParameterValue(f"VM {vm.name} is busy: {current}; try again when it is done")
+    raise InvalidParameterValue(f"Cannot {what} VM {vm.name}: it is {current}; it must be "
+                                f"{' or '.join(allowed)}")
+
+
+def require_manage(caller, vm: VirtualMachine) -> None:
+    if vm.account_id == caller.account_id:
+        return
+    if caller.account.type in (1, 2) and can_manage_domain(caller, vm.account.domain):
+        return
+    raise PermissionDenied(f"You may not act on VM {vm.name}")
+
+
+# -- values ---------------------------------------------------------------------------------------
+def hostname_value(name: str | None, vm_uuid: str) -> str:
+    if not name:
+        return f"VM-{vm_uuid}"[:63]
+    if not HOSTNAME_RE.match(name) or name.endswith("-"):
+        raise InvalidParameterValue(f"Invalid name {name}: a VM name is a host name, 1 to 63 letters, digits and "
+                                    f"hyphens, starting with a letter and not ending with a hyphen")
+    return name
+
+
+def userdata_value(text: str | None, method: str) -> str:
+    if not text:
+        return ""
+    limit = USERDATA_POST_MAX if method == "POST" else USERDATA_GET_MAX
+    if len(text) > limit:
+        raise InvalidParameterValue(f"User data is too long: {len(text)} bytes of base64, at most {limit} with "
+                                    f"{method}" + ("; send it with POST for up to 1 MiB" if method != "POST" else ""))
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidParameterValue("User data must be base64-encoded") from None
+    return text
+
+
+def _sizes(offering: ServiceOffering, details: dict[str, str]) -> tuple[int, int, int]:
+    """(cpu_number, cpu_speed, memory) from the offering, or from details for a customized one."""
+    def detail(name: str) -> int | None:
+        value = details.get(name)
+        if value in (None, ""):
+            return None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise InvalidParameterValue(f"details[0].{name} must be a whole number, not {value}") from None
+
+    cpu = offering.cpu_number or detail("cpuNumber")
+    speed = offering.cpu_speed or detail("cpuSpeed") or 1000
+    memory = offering.memory or detail("memory")
+    if cpu is None or memory is None:
+        raise InvalidParameterValue(f"Service offering {offering.name} is customized: give details[0].cpuNumber and "
+                                    f"details[0].memory (MiB)")
+    for value, low, high, label in ((cpu, offering.min_cpu_number, offering.max_cpu_number, "cpuNumber"),
+                                    (memory, offering.min_memory, offering.max_memory, "memory")):
+        if value < 1 or (low is not None and value < low) or (high is not None and value > high):
+            raise InvalidParameterValue(f"{label} {value} is outside the range {low or 1}-{high or 'any'} of "
+                                        f"service offering {offering.name}")
+    return cpu, speed, memory
+
+
+# -- deploy ---------------------------------------------------------------------------------------
+def allocate(caller, *, owner, zone: Zone, offering: ServiceOffering, template, name: str | None = None,
+             display_name: str | None = None, group: str | None = None, keypairs: list[str] | None = None,
+             user_data: str | None = None, ip_address: str | None = None, host: Host | None = None,
+             root_disk_size: int | None = None, start: bool = True, details: dict | None = None,
+             method: str = "GET") -> VirtualMachine:
+    """deployVirtualMachine's synchronous part (inside the request's transaction): everything is
+    checked and taken here, so the job only has to build it."""
+    from storage.models import DownloadState, TemplateZone, Volume
+
+    if zone.allocation_state != "Enabled" and caller.account.type != 1:
+        raise InvalidParameterValue(f"Zone {zone.name} is disabled")
+    if template.is_iso:
+        raise InvalidParameterValue("Deploying from an ISO is not supported yet; give a template")
+    if not TemplateZone.objects.filter(template=template, zone=zone, state=DownloadState.DOWNLOADED).exists():
+        raise InvalidParameterValue(f"Template {template.name} is not ready in zone {zone.name}")
+    if host is not None and caller.account.type != 1:
+        raise PermissionDenied("Only a root admin may choose the host")
+    if host is not None and host.zone_id != zone.pk:
+        raise InvalidParameterValue(f"Host {host.name} is not in zone {zone.name}")
+    cpu, speed, memory = _sizes(offering, details or {})
+    template_bytes = template.size or 0
+    disk_bytes = max(template_bytes, (root_disk_size or 0) << 30)
+    if root_disk_size is not None and root_disk_size << 30 < template_bytes:
+        raise InvalidParameterValue(f"rootdisksize {root_disk_size} GiB is smaller than template {template.name} "
+                                    f"({template_bytes / (1 << 30):.2f} GiB)")
+    user_data = userdata_value(user_data, method)
+    names = list(dict.fromkeys(keypairs or []))
+    if names:
+        _check_keypairs(owner, names)
+    vm = VirtualMachine(account=owner, zone=zone, template=template, service_offering=offering,
+                        cpu_number=cpu, cpu_speed=speed, memory=memory, group=group or "", user_data=user_data,
+                        keypairs=names, vnc_password=crypto.encrypt(secrets.token_urlsafe(6)[:8]))
+    vm.name = hostname_value(name, str(vm.uuid))
+    vm.display_name = display_name or vm.name
+    if VirtualMachine.objects.filter(zone=zone, name__iexact=vm.name, removed__isnull=True).exists():
+        raise InvalidParameterValue(f"A VM named {vm.name} already exists in zone {zone.name}; choose another name")
+    _check_limits(owner, cpu, memory)
+    fit = None
+    if start:
+        fit = placement.choose_host(zone, cpu_number=cpu, cpu_speed=speed, memory=memory,
+                                    hypervisor=template.hypervisor, host_tags=_tags(offering.host_tags),
+                                    disk_bytes=disk_bytes, wanted=host)
+        vm.pod, vm.host, vm.state = fit.host.pod, fit.host, VmState.STARTING
+    else:
+        vm.pod = zone.pods.filter(ip_ranges__isnull=False).order_by("id").first()
+    vm.save()
+    vm.instance_name = f"i-{owner.pk}-{vm.pk}-VM"
+    vm.save(update_fields=["instance_name"])
+    networks.create_nic(vm, wanted_ip=ip_address)
+    Volume.objects.create(name=f"ROOT-{vm.pk}", account=owner, zone=zone, pool=fit.pool if fit else None,
+                          virtual_machine=vm, type="ROOT", size=disk_bytes, template=template,
+                          volume_name=f"{vm.instance_name}-root")
+    if fit is not None:
+        type(fit.pool).objects.filter(pk=fit.pool.pk).update(allocated_bytes=F("allocated_bytes") + disk_bytes)
+    events.record(caller, "VM.CREATE", f"VM {vm.name} created in zone {zone.name}"
+                  + (f" on host {fit.host.name}" if fit else ""), resource=vm, account=owner)
+    return vm
+
+
+def _tags(text: str) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _check_keypairs(owner, names: list[str]) -> None:
+    from accounts.models import SSHKeyPair
+
+    found = set(SSHKeyPair.objects.filter(account=owner, name__in=names).values_list("name", flat=True))
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise InvalidParameterValue(f"No SSH key pair named {', '.join(missing)} for account {owner.name}")
+
+
+def _check_limits(owner, cpu: int, memory: int) -> None:
+    """Resource limits of the owner (user_vm, cpu, memory), with its account row locked so
+    concurrent deploys are counted one after another."""
+    from accounts import limits
+
+    type(owner).objects.select_for_update().filter(pk=owner.pk).first()
+    for resource, amount in (("user_vm", 1), ("cpu", cpu), ("memory", memory)):
+        limits.check(owner, resource, amount)
+
+
+# -- building and starting on the host --------------------------------------------------------------
+def _driver_for(host: Host):
+    from storage import services as storage_services
+
+    return storage_services._open_driver(storage_services._host_uri(host))
+
+
+def _domain_spec(vm: VirtualMachine, host: Host, root, config_volume: str, nic: Nic, network_name: str) -> DomainSpec:
+    disks = (DiskSpec(target="vda", pool=root.pool.libvirt_name, volume=root.volume_name, format="qcow2",
+                      bus="virtio", boot_order=1),
+             DiskSpec(target="hdc", pool=root.pool.libvirt_name, volume=config_volume, format="raw", device="cdrom",
+                      bus="ide"))
+    return DomainSpec(name=vm.instance_name, uuid=str(vm.uuid), vcpus=vm.cpu_number, memory_mib=vm.memory,
+                      emulation=host.effective_emulation, disks=disks,
+                      nics=(NicSpec(mac=nic.mac, network=network_name),), vnc=True,
+                      vnc_password=crypto.decrypt(vm.vnc_password) if vm.vnc_password else "",
+                      description=f"Nubo VM {vm.name} of account {vm.account.name}",
+                      metadata={"vm": str(vm.uuid), "account": str(vm.account.uuid)})
+
+
+def _config_drive(vm: VirtualMachine, nic: Nic, workdir: Path) -> Path:
+    from storage import configdrive
+
+    keys: dict[str, str] = {}
+    if vm.keypairs:
+        from accounts.models import SSHKeyPair
+
+        keys = {k.name: k.public_key for k in SSHKeyPair.objects.filter(account=vm.account, name__in=vm.keypairs)}
+    address = nic.address
+    interface = configdrive.NetworkInterface(mac=nic.mac)  # DHCP: the host's lease carries the address
+    return configdrive.build(configdrive.ConfigDrive(
+        uuid=str(vm.uuid), hostname=vm.name, public_keys=keys,
+        password=crypto.decrypt(vm.password) if vm.password else "",
+        user_data=base64.b64decode(vm.user_data) if vm.user_data else b"", zone=vm.zone.name,
+        interfaces=(interface,), extra_metadata={"ip": address.address if address else ""}),
+        workdir / f"{vm.instance_name}-config.iso")
+
+
+def start_on_host(caller, vm: VirtualMachine, *, first: bool) -> VirtualMachine:
+    """Build and start a VM in state Starting on vm.host. On failure everything this start made
+    is removed; a first start (deploy) also gives back what allocate took and leaves the VM in
+    Error; a later start leaves it Stopped. Raises the failure."""
+    from storage import services as storage_services
+    from storage.images import primary
+    from storage.models import PoolCopyState, TemplatePoolCopy, Volume, VolumeState
+
+    vm = VirtualMachine.objects.select_related("host__cluster", "host__pod", "zone", "account__domain", "template",
+                                               "pod__zone").get(pk=vm.pk)
+    host = vm.host
+    root = Volume.objects.select_related("pool").get(virtual_machine=vm, type="ROOT", removed__isnull=True)
+    nic = Nic.objects.select_related("address", "virtual_machine").get(virtual_machine=vm, is_default=True)
+    config_volume = f"{vm.instance_name}-config"
+    made: list[str] = []
+    driver = _driver_for(host)
+    try:
+        driver.connect()
+        driver.ensure_pool(storage_services.pool_spec(root.pool))
+        if root.state != VolumeState.READY or driver.volume_info(root.pool.libvirt_name, root.volume_name) is None:
+            base = primary.ensure_on_pool(vm.template, root.pool)
+            if driver.volume_info(root.pool.libvirt_name, base.volume_name) is None:  # lost (Simulator, a wiped host)
+                TemplatePoolCopy.objects.filter(pk=base.pk).update(state=PoolCopyState.ERROR, error="missing")
+                base = primary.ensure_on_pool(vm.template, root.pool)
+            info = driver.clone_volume(root.pool.libvirt_name, base.volume_name, root.volume_name,
+                                       capacity_bytes=root.size or None)
+            made.append("root")
+            Volume.objects.filter(pk=root.pk).update(state=VolumeState.READY, base=base, path=info.path,
+                                                     size=info.capacity_bytes)
+        with tempfile.TemporaryDirectory(prefix="nubo-config-") as workdir:
+            drive = _config_drive(vm, nic, Path(workdir))
+            driver.delete_volume(root.pool.libvirt_name, config_volume)
+            driver.upload_volume(root.pool.libvirt_name, config_volume, str(drive), "raw")
+        made.append("config")
+        spec = networks.pod_network_spec(vm.pod)
+        driver.ensure_network(spec)
+        driver.add_dhcp_host(spec.name, networks.dhcp_host(nic))
+        made.append("lease")
+        root = Volume.objects.select_related("pool").get(pk=root.pk)
+        driver.define_domain(_domain_spec(vm, host, root, config_volume, nic, spec.name))
+        made.append("domain")
+        driver.start_domain(vm.instance_name)
+    except (DriverError, ApiError) as exc:
+        reason = getattr(exc, "message", str(exc))
+        _undo_start(driver, vm, root, nic, config_volume, made, remove_root=first)
+        driver.close()
+        with transaction.atomic():
+            if first:
+                _release(vm)
+                VirtualMachine.objects.filter(pk=vm.pk).update(state=VmState.ERROR, host=None, state_reason=reason[:1024])
+            else:
+                VirtualMachine.objects.filter(pk=vm.pk).update(state=VmState.STOPPED, host=None, last_host=host,
+                                                               state_reason=reason[:1024])
+            events.record(caller, "VM.START", f"VM {vm.name} could not start on host {host.name}: {reason}",
+                          resource=vm, account=vm.account, level="ERROR")
+        raise ResourceUnavailable(f"VM {vm.name} could not start on host {host.name}: {reason}") from None
+    driver.close()
+    with transaction.atomic():
+        VirtualMachine.objects.filter(pk=vm.pk, state=VmState.STARTING).update(
+            state=VmState.RUNNING, last_host=host, emulation=host.effective_emulation, state_reason="")
+        events.record(caller, "VM.START", f"VM {vm.name} started on host {host.name}", resource=vm, account=vm.account)
+    vm.refresh_from_db()
+    return vm
+
+
+def _undo_start(driver, vm, root, nic, config_volume: str, made: list[str], *, remove_root: bool) -> None:
+    steps = []
+    if "domain" in made:
+        steps.append(lambda: driver.stop_domain(vm.instance_name, force=True))
+        steps.append(lambda: driver.undefine_domain(vm.instance_name))
+    if "lease" in made:
+        steps.append(lambda: driver.remove_dhcp_host(networks.pod_network_spec(vm.pod).name, nic.mac))
+    if "config" in made:
+        steps.append(lambda: driver.delete_volume(root.pool.libvirt_name, config_volume))
+    if remove_root:
+        steps.append(lambda: driver.delete_volume(root.pool.libvirt_name, root.volume_name))
+    for step in steps:
+        try:
+            step()
+        except DriverError as exc:
+            log.warning("VM %s: undo step failed: %s", vm.instance_name, exc.message)
+
+
+def _release(vm: VirtualMachine) -> None:
+    """Give back what a VM holds in the database: its address, its volumes' pool allocation."""
+    from storage.models import StoragePool, Volume, VolumeState
+
+    networks.release_nics(vm)
+    for volume in Volume.objects.filter(virtual_machine=vm, removed__isnull=True):
+        if volume.pool_id and volume.size:
+            StoragePool.objects.filter(pk=volume.pool_id).update(allocated_bytes=F("allocated_bytes") - volume.size)
+        Volume.objects.filter(pk=volume.pk).update(state=VolumeState.EXPUNGED, removed=timezone.now())
+
+
+def start(caller, vm: VirtualMachine, *, host: Host | None = None) -> VirtualMachine:
+    """startVirtualMachine (in the job): place the VM again (its pod: its address lives there), then
+    start it there."""
+    from storage.models import StoragePool, Volume
+
+    require_manage(caller, vm)
+    if host is not None and caller.account.type != 1:
+        raise PermissionDenied("Only a root admin may choose the host")
+    with transaction.atomic():
+        claim(vm, VmState.STARTING, "start")
+        root = Volume.objects.select_related("pool").filter(virtual_machine=vm, type="ROOT", removed__isnull=True).first()
+        try:
+            fit = placement.choose_host(vm.zone, cpu_number=vm.cpu_number, cpu_speed=vm.cpu_speed, memory=vm.memory,
+                                        hypervisor=vm.template.hypervisor,
+                                        host_tags=_tags(vm.service_offering.host_tags),
+                                        disk_bytes=0 if root and root.pool_id else (root.size if root else 0),
+                                        wanted=host or None, exclude_vm=vm)
+        except ApiError:
+            VirtualMachine.objects.filter(pk=vm.pk).update(state=VmState.STOPPED)
+            raise
+        if vm.pod_id and fit.host.pod_id != vm.pod_id:
+            VirtualMachine.objects.filter(pk=vm.pk).update(state=VmState.STOPPED)
+            raise InvalidParameterValue(f"VM {vm.name} has its address in pod {vm.pod.name}; host {fit.host.name} "
+                                        f"is in pod {fit.host.pod.name}")
+        if root is not None and root.pool_id is None:
+            Volume.objects.filter(pk=root.pk).update(pool=fit.pool)
+            StoragePool.objects.filter(pk=fit.pool.pk).update(allocated_bytes=F("allocated_bytes") + root.size)
+        VirtualMachine.objects.filter(pk=vm.pk).update(host=fit.host, pod=fit.host.pod)
+    first = not VirtualMachine.objects.filter(pk=vm.pk, last_host__isnull=False).exists() and (
+        root is None or root.state != "Ready")
+    return start_on_host(caller, vm, first=first)
+
+
+def _stop_on_host(vm: VirtualMachine, *, forced: bool) -> None:
+    host = vm.host
+    if host is None:
+        return
+    driver = _driver_for(host)
+    try:
+        driver.connect()
+        try:
+            driver.stop_domain(vm.instance_name, force=forced or host.hypervisor == Hypervisor.SIMULATOR)
+            driver.undefine_domain(vm.instance_name)
+        except DriverNotFound:
+            pass  # already gone (the Simulator forgets domains between processes)
+        nic = Nic.objects.filter(virtual_machine=vm, is_default=True).first()
+        if nic is not None and vm.pod_id:
+            driver.remove_dhcp_host(networks.pod_network_spec(vm.pod).name, nic.mac)
+    finally:
+        driver.close()
+
+
+def stop(caller, vm: VirtualMachine, *, forced: bool = False) -> VirtualMachine:
+    require_manage(caller, vm)
+    claim(vm, VmState.STOPPING, "stop")
+    vm = VirtualMachine.objects.select_related("host", "pod__zone", "account").get(pk=vm.pk)
+    try:
+        _stop_on_host(vm, forced=forced)
+    except DriverError as exc:
+        VirtualMachine.objects.filter(pk=vm.pk, state=VmState.STOPPING).update(state=VmState.RUNNING)
+        raise ResourceUnavailable(f"Cannot stop VM {vm.name}: {exc.message}") from None
+    with transaction.atomic():
+        VirtualMachine.objects.filter(pk=vm.pk).update(state=VmState.STOPPED, last_host=vm.host, host=None)
+        events.record(caller, "VM.STOP", f"VM {vm.name} stopped" + (" (forced)" if forced else ""), resource=vm,
+                      account=vm.account)
+    vm.refresh_from_db()
+    return vm
+
+
+def reboot(caller, vm: VirtualMachine) -> VirtualMachine:
+    require_manage(caller, vm)
+    if vm.state != VmState.RUNNING:
+        claim(vm, VmState.STOPPING, "reboot")  # raises the right sentence
+    driver = _driver_for(vm.host)
+    try:
+        with driver:
+            driver.reboot_domain(vm.instance_name)
+    except DriverNotFound:
+        if vm.host.hypervisor != Hypervisor.SIMULATOR:  # the Simulator forgets domains between processes
+            raise ResourceUnavailable(f"Cannot reboot VM {vm.name}: its domain is gone from host {vm.host.name}; "
+                                      f"stop and start it") from None
+    except DriverError as exc:
+        raise ResourceUnavailable(f"Cannot reboot VM {vm.name}: {exc.message}") from None
+    events.record(caller, "VM.REBOOT", f"VM {vm.name} rebooted", resource=vm, account=vm.account)
+    return vm
+
+
+def check_expunge(caller) -> None:
+    if caller.account.type not in (1, 2) and not config.get_value(
+            "allow.user.expunge.recover.vm", scope="account", scope_uuid=str(caller.account.uuid)):
+        raise PermissionDenied("Only administrators may expunge or recover a VM (allow.user.expunge.recover.vm is false)")
+
+
+def destroy(caller, vm: VirtualMachine, *, expunge: bool = False) -> VirtualMachine:
+    require_manage(caller, vm)
+    if expunge:
+        check_expunge(caller)
+    if vm.state == VmState.RUNNING:
+        vm = stop(caller, vm, forced=True)
+    with transaction.atomic():
+        claim(vm, VmState.DESTROYED, "destroy")
+        VirtualMachine.objects.filter(pk=vm.pk).update(destroyed=timezone.now())
+        events.record(caller, "VM.DESTROY", f"VM {vm.name} destroyed", resource=vm, account=vm.account)
+    if expunge:
+        return expunge_vm(caller, vm)
+    vm.refresh_from_db()
+    return vm
+
+
+def recover(caller, vm: VirtualMachine) -> VirtualMachine:
+    require_manage(caller, vm)
+    check_expunge(caller)
+    with transaction.atomic():
+        if not VirtualMachine.objects.filter(pk=vm.pk, state=VmState.DESTROYED).update(state=VmState.STOPPED,
+                                                                                      destroyed=None):
+            raise InvalidParameterValue(f"Cannot recover VM {vm.name}: it is {vm.state}; only a Destroyed VM can be "
+                                        f"recovered")
+        events.record(caller, "VM.RESTORE", f"VM {vm.name} recovered", resource=vm, account=vm.account)
+    vm.refresh_from_db()
+    return vm
+
+
+def expunge_vm(caller, vm: VirtualMachine) -> VirtualMachine:
+    """Remove a destroyed VM for good: its disks on the pool, its address, its rows' claims."""
+    from storage.models import Volume
+
+    require_manage(caller, vm)
+    check_expunge(caller)
+    claim(vm, VmState.EXPUNGING, "expunge")
+    for volume in Volume.objects.select_related("pool").filter(virtual_machine=vm, removed__isnull=True,
+                                                                pool__isnull=False):
+        host = vm.last_host or Host.objects.filter(cluster=volume.pool.cluster_id).first() if volume.pool else None
+        if host is None:
+            continue
+        try:
+            with _driver_for(host) as driver:
+                for name in (f"{vm.instance_name}-config", volume.volume_name):
+                    try:
+                        driver.delete_volume(volume.pool.libvirt_name, name)
+                    except DriverNotFound:
+                        pass
+        except DriverError as exc:
+            log.warning("VM %s: its disk %s could not be removed from host %s: %s", vm.instance_name,
+                        volume.volume_name, host.name, exc.message)
+    with transaction.atomic():
+        _release(vm)
+        VirtualMachine.objects.filter(pk=vm.pk).update(removed=timezone.now(), host=None)
+        events.record(caller, "VM.EXPUNGE", f"VM {vm.name} expunged", resource=vm, account=vm.account)
+    vm.refresh_from_db()
+    return vm
+
+
+def expunge_due(caller_factory) -> int:
+    """Periodic: expunge VMs destroyed more than expunge.delay seconds ago."""
+    delay = int(config.get_value("expunge.delay"))
+    due = VirtualMachine.objects.filter(state=VmState.DESTROYED, removed__isnull=True,
+                                        destroyed__lt=timezone.now() - timezone.timedelta(seconds=delay))
+    done = 0
+    for vm in due.select_related("account__domain"):
+        try:
+            expunge_vm(caller_factory(), vm)
+            done += 1
+        except ApiError as exc:
+            log.warning("expunge of VM %s failed: %s", vm.name, exc.message)
+    return done
+
+
+
+# -- hooks for other apps --------------------------------------------------------------------------
+def template_users(template) -> list[str]:
+    """storage.images.services.TEMPLATE_USERS_HOOKS: the VMs (not expunged) made from `template`."""
+    return [f"VM {name}" for name in VirtualMachine.objects.filter(template=template, removed__isnull=True)
+            .order_by("id").values_list("name", flat=True)]
+
+
+def offering_users(offering) -> list[str]:
+    """compute.offerings.OFFERING_USERS_HOOKS: the VMs (not expunged) of a service offering."""
+    if not isinstance(offering, ServiceOffering):
+        return []
+    return [f"VM {name}" for name in VirtualMachine.objects.filter(service_offering=offering, removed__isnull=True)
+            .order_by("id").values_list("name", flat=True)]
+
+
+def delete_account_vms(caller, account) -> None:
+    """accounts.services.ACCOUNT_CLEANUP_HOOKS: an account's VMs are stopped, destroyed and
+    expunged before the account goes (its templates go after them)."""
+    from accounts.models import User
+
+    actor = User.objects.filter(account__type=1, account__domain__parent__isnull=True).order_by("id").first()
+    for vm in VirtualMachine.objects.filter(account=account, removed__isnull=True).select_related(
+            "account__domain", "host", "pod__zone"):
+        if vm.state in (VmState.RUNNING, VmState.STOPPED, VmState.ERROR):
+            destroy(actor, vm, expunge=True)
+        elif vm.state == VmState.DESTROYED:
+            expunge_vm(actor, vm)
+        else:
+            raise InvalidParameterValue(f"Account {account.name} has VM {vm.name} in state {vm.state}; try again when "
+                                        f"it is done")
+    from storage.models import Volume
+
+    Volume.objects.filter(account=account).delete()  # expunged: their rows go with the account
+    VirtualMachine.objects.filter(account=account).delete()
+
+
+# -- resource counts (accounts.limits counters) ------------------------------------------------------
+COUNTED_STATES = (VmState.STARTING, VmState.RUNNING, VmState.STOPPING, VmState.STOPPED, VmState.MIGRATING)
+
+
+def _counted(account_ids: list[int]):
+    return VirtualMachine.objects.filter(account_id__in=account_ids, state__in=COUNTED_STATES, removed__isnull=True)
+
+
+def count_vms(account_ids: list[int]) -> dict[int, int]:
+    from django.db.models import Count
+
+    return {r["account_id"]: r["n"] for r in _counted(account_ids).values("account_id").annotate(n=Count("id"))}
+
+
+def count_cpus(account_ids: list[int]) -> dict[int, int]:
+    from django.db.models import Sum
+
+    return {r["account_id"]: r["n"] for r in _counted(account_ids).values("account_id").annotate(n=Sum("cpu_number"))}
+
+
+def count_memory(account_ids: list[int]) -> dict[int, int]:
+    from django.db.models import Sum
+
+    return {r["account_id"]: r["n"] for r in _counted(account_ids).values("account_id").annotate(n=Sum("memory"))}
