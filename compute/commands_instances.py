@@ -207,7 +207,7 @@ class RecoverVirtualMachine(_VmCommand):
     description = "Recovers a virtual machine."
     Params = VmParams
     is_async = False
-    event = "VM.RESTORE"
+    event = "VM.RECOVER"
 
     def execute(self, params):
         return self.answer(instances.recover(self.caller, params["id"]))
@@ -229,3 +229,156 @@ class ExpungeVirtualMachine(_VmCommand):
     def execute(self, params):
         instances.expunge_vm(self.caller, params["id"])
         return True
+
+
+# -- changes to a VM -------------------------------------------------------------------------------
+class UpdateVirtualMachineParams(VmParams):
+    displayname = P.String(help_text="user generated name")
+    name = P.String(max_length=63, help_text="new host name of the vm (the VM must be stopped)")
+    group = P.String(help_text="group of the virtual machine")
+    haenable = P.Boolean(help_text="true if high-availability is enabled for the virtual machine")
+    userdata = P.String(max_length=1048576, help_text="new base64 user data (applied at the next start)")
+    displayvm = P.Boolean(help_text="an optional field, whether to the display the vm to the end user or not")
+
+
+@register
+class UpdateVirtualMachine(_VmCommand):
+    name = "updateVirtualMachine"
+    description = "Updates properties of a virtual machine. The VM has to be stopped and restarted for the new " \
+                  "properties to take effect."
+    Params = UpdateVirtualMachineParams
+    is_async = False
+    event = "VM.UPDATE"
+
+    def execute(self, params):
+        method = self.request.method if self.request is not None else "POST"
+        return self.answer(instances.update(
+            self.caller, params["id"], display_name=params.get("displayname"), name=params.get("name"),
+            group=params.get("group"), ha_enabled=params.get("haenable"), user_data=params.get("userdata"),
+            method=method))
+
+
+class VirtualMachineWithPasswordResponse(VirtualMachineResponse):
+    """The VM plus its new password, shown only in the answer that set it."""
+
+    password = serializers.SerializerMethodField(help_text="the password (if exists) of the virtual machine")
+
+    def get_password(self, obj) -> str | None:
+        return getattr(obj, "new_password", None)
+
+
+@register
+class ResetPasswordForVirtualMachine(_VmCommand):
+    name = "resetPasswordForVirtualMachine"
+    description = "Resets the password for virtual machine. The virtual machine must be in a \"Stopped\" state and " \
+                  "the template must already support this feature for this command to take effect."
+    Params = VmParams
+    response = VirtualMachineWithPasswordResponse
+    event = "VM.RESETPASSWORD"
+
+    def execute(self, params):
+        vm, password = instances.reset_password(self.caller, params["id"])
+        vm = self.answer(vm)
+        vm.new_password = password
+        return vm
+
+
+class ResetSSHKeyParams(VmParams):
+    keypair = P.String(help_text="name of the ssh key pair used to login to the virtual machine")
+    keypairs = P.List(help_text="names of the ssh key pairs to be used to login to the virtual machine")
+    account = P.String(help_text="an optional account for the ssh key; must be used with domainId")
+    domainid = P.Uuid(help_text="an optional domainId for the virtual machine")
+
+
+@register
+class ResetSSHKeyForVirtualMachine(_VmCommand):
+    name = "resetSSHKeyForVirtualMachine"
+    description = "Resets the SSH Key for virtual machine. The virtual machine must be in a \"Stopped\" state."
+    Params = ResetSSHKeyParams
+    event = "VM.RESETSSHKEY"
+
+    def execute(self, params):
+        names = list(params.get("keypairs") or []) + ([params["keypair"]] if params.get("keypair") else [])
+        return self.answer(instances.reset_ssh_keys(self.caller, params["id"], names))
+
+
+class ChangeServiceParams(VmParams):
+    serviceofferingid = P.Entity(ServiceOffering, required=True, help_text="the service offering ID to apply")
+    details = P.Map(help_text="cpuNumber, cpuSpeed, memory for a customized offering")
+
+
+@register
+class ChangeServiceForVirtualMachine(_VmCommand):
+    name = "changeServiceForVirtualMachine"
+    description = "Changes the service offering for a virtual machine. The virtual machine must be in a \"Stopped\" " \
+                  "state for this command to take effect."
+    Params = ChangeServiceParams
+    is_async = False
+    event = "VM.UPGRADE"
+
+    def execute(self, params):
+        return self.answer(instances.change_offering(self.caller, params["id"], params["serviceofferingid"],
+                                                     details=_details(params.get("details"))))
+
+
+@register
+class ScaleVirtualMachine(_VmCommand):
+    name = "scaleVirtualMachine"
+    description = "Scales the virtual machine to a new service offering (a stopped VM: live scaling is not " \
+                  "supported)."
+    Params = ChangeServiceParams
+    event = "VM.SCALE"
+
+    def execute(self, params):
+        return self.answer(instances.change_offering(self.caller, params["id"], params["serviceofferingid"],
+                                                     details=_details(params.get("details")), event="VM.SCALE"))
+
+
+class RestoreParams(serializers.Serializer):
+    virtualmachineid = VmId(required=True, help_text="Virtual Machine ID")
+    templateid = P.Entity(Template, queryset_hook=_templates, help_text="an optional template Id to restore vm from")
+
+
+@register
+class RestoreVirtualMachine(_VmCommand):
+    name = "restoreVirtualMachine"
+    description = "Restore a VM to original template/ISO or new template/ISO"
+    Params = RestoreParams
+    event = "VM.RESTORE"
+    response_name = "restorevmresponse"
+
+    def check(self, params):
+        instances.require_manage(self.caller, params["virtualmachineid"])
+
+    def instance_of(self, params):
+        return params["virtualmachineid"]
+
+    def execute(self, params):
+        return self.answer(instances.restore(self.caller, params["virtualmachineid"],
+                                             template=params.get("templateid")))
+
+
+class VirtualMachineMetricsResponse(VirtualMachineResponse):
+    """listVirtualMachinesMetrics: the VM plus its allocation in CloudStack's display strings
+    (read from the database: lists never call hypervisors)."""
+
+    ipaddress = serializers.SerializerMethodField(help_text="the VM's primary IP address")
+    cputotal = serializers.SerializerMethodField(help_text="the total cpu capacity in Ghz")
+    memorytotal = serializers.SerializerMethodField(help_text="the total memory capacity in GiB")
+
+    def get_ipaddress(self, obj) -> str | None:
+        nics = self.get_nic(obj)
+        return nics[0].get("ipaddress") if nics else None
+
+    def get_cputotal(self, obj) -> str:
+        return f"{obj.cpu_number * obj.cpu_speed / 1000:.2f} Ghz"
+
+    def get_memorytotal(self, obj) -> str:
+        return f"{obj.memory / 1024:.2f} GB"
+
+
+@register
+class ListVirtualMachinesMetrics(ListVirtualMachines):
+    name = "listVirtualMachinesMetrics"
+    description = "Lists VM metrics"
+    response = VirtualMachineMetricsResponse

@@ -444,7 +444,7 @@ def recover(caller, vm: VirtualMachine) -> VirtualMachine:
                                                                                       destroyed=None):
             raise InvalidParameterValue(f"Cannot recover VM {vm.name}: it is {vm.state}; only a Destroyed VM can be "
                                         f"recovered")
-        events.record(caller, "VM.RESTORE", f"VM {vm.name} recovered", resource=vm, account=vm.account)
+        events.record(caller, "VM.RECOVER", f"VM {vm.name} recovered", resource=vm, account=vm.account)
     vm.refresh_from_db()
     return vm
 
@@ -555,3 +555,135 @@ def count_memory(account_ids: list[int]) -> dict[int, int]:
     from django.db.models import Sum
 
     return {r["account_id"]: r["n"] for r in _counted(account_ids).values("account_id").annotate(n=Sum("memory"))}
+
+
+# -- changes to a VM -------------------------------------------------------------------------------
+def update(caller, vm: VirtualMachine, *, display_name: str | None = None, name: str | None = None,
+           group: str | None = None, ha_enabled: bool | None = None, user_data: str | None = None,
+           method: str = "GET") -> VirtualMachine:
+    """updateVirtualMachine: what the VM is called and carries; a new host name or user data
+    reaches the guest through its config drive at the next start."""
+    require_manage(caller, vm)
+    with transaction.atomic():
+        vm = VirtualMachine.objects.select_for_update().select_related("account").get(pk=vm.pk)
+        if name is not None and name != vm.name:
+            if vm.state != VmState.STOPPED:
+                raise InvalidParameterValue(f"VM {vm.name} must be Stopped to change its host name; it is {vm.state}")
+            new = hostname_value(name, str(vm.uuid))
+            if VirtualMachine.objects.filter(zone=vm.zone, name__iexact=new, removed__isnull=True).exclude(
+                    pk=vm.pk).exists():
+                raise InvalidParameterValue(f"A VM named {new} already exists in zone {vm.zone.name}")
+            vm.name = new
+        if display_name is not None:
+            vm.display_name = display_name
+        if group is not None:
+            vm.group = group
+        if ha_enabled is not None:
+            vm.ha_enabled = ha_enabled
+        if user_data is not None:
+            vm.user_data = userdata_value(user_data, method)
+        vm.save()
+        events.record(caller, "VM.UPDATE", f"VM {vm.name} updated", resource=vm, account=vm.account)
+    return vm
+
+
+def _require_stopped(vm: VirtualMachine, what: str) -> None:
+    state = VirtualMachine.objects.filter(pk=vm.pk).values_list("state", flat=True).first()
+    if state != VmState.STOPPED:
+        raise InvalidParameterValue(f"VM {vm.name} must be Stopped to {what}; it is {state}")
+
+
+def reset_password(caller, vm: VirtualMachine) -> tuple[VirtualMachine, str]:
+    """resetPasswordForVirtualMachine: a new root password, written to the config drive the VM
+    reads at its next start (returned once, in this answer)."""
+    require_manage(caller, vm)
+    if not vm.template.password_enabled:
+        raise InvalidParameterValue(f"Template {vm.template.name} of VM {vm.name} is not password enabled")
+    _require_stopped(vm, "reset its password")
+    password = secrets.token_urlsafe(9)
+    with transaction.atomic():
+        VirtualMachine.objects.filter(pk=vm.pk).update(password=crypto.encrypt(password))
+        events.record(caller, "VM.RESETPASSWORD", f"Password of VM {vm.name} reset", resource=vm, account=vm.account)
+    vm.refresh_from_db()
+    return vm, password
+
+
+def reset_ssh_keys(caller, vm: VirtualMachine, keypairs: list[str]) -> VirtualMachine:
+    """resetSSHKeyForVirtualMachine: the key pairs the config drive carries from the next start."""
+    require_manage(caller, vm)
+    names = list(dict.fromkeys(keypairs))
+    if not names:
+        raise InvalidParameterValue("Give keypair or keypairs")
+    _check_keypairs(vm.account, names)
+    _require_stopped(vm, "reset its SSH keys")
+    with transaction.atomic():
+        VirtualMachine.objects.filter(pk=vm.pk).update(keypairs=names)
+        events.record(caller, "VM.RESETSSHKEY", f"SSH keys of VM {vm.name} reset to {', '.join(names)}", resource=vm,
+                      account=vm.account)
+    vm.refresh_from_db()
+    return vm
+
+
+def change_offering(caller, vm: VirtualMachine, offering: ServiceOffering, *, details: dict | None = None,
+                    event: str = "VM.UPGRADE") -> VirtualMachine:
+    """changeServiceForVirtualMachine / scaleVirtualMachine of a stopped VM (a running one is
+    refused: live scaling is not supported); limits are checked for the difference."""
+    from accounts import limits
+
+    require_manage(caller, vm)
+    if not ServiceOffering.objects.usable_by(vm.account).filter(pk=offering.pk).exists():
+        raise InvalidParameterValue(f"Service offering {offering.name} is not available to account {vm.account.name}")
+    cpu, speed, memory = _sizes(offering, details or {})
+    with transaction.atomic():
+        locked = VirtualMachine.objects.select_for_update().get(pk=vm.pk)
+        if locked.state != VmState.STOPPED:
+            raise InvalidParameterValue(f"VM {vm.name} must be Stopped to change its offering (live scaling is not "
+                                        f"supported); it is {locked.state}")
+        type(vm.account).objects.select_for_update().filter(pk=vm.account_id).first()
+        for resource, more in (("cpu", cpu - locked.cpu_number), ("memory", memory - locked.memory)):
+            if more > 0:
+                limits.check(vm.account, resource, more)
+        VirtualMachine.objects.filter(pk=vm.pk).update(service_offering=offering, cpu_number=cpu, cpu_speed=speed,
+                                                       memory=memory)
+        events.record(caller, event, f"VM {vm.name} now has offering {offering.name} ({cpu} vCPU, {memory} MiB)",
+                      resource=vm, account=vm.account)
+    vm.refresh_from_db()
+    return vm
+
+
+def restore(caller, vm: VirtualMachine, *, template=None) -> VirtualMachine:
+    """restoreVirtualMachine: a fresh root disk from the VM's template (or `template`); a running
+    VM is stopped first and started again afterwards."""
+    from storage.models import DownloadState, TemplateZone, Volume, VolumeState
+
+    require_manage(caller, vm)
+    template = template or vm.template
+    if template.is_iso:
+        raise InvalidParameterValue("Restoring from an ISO is not supported; give a template")
+    if not TemplateZone.objects.filter(template=template, zone=vm.zone, state=DownloadState.DOWNLOADED).exists():
+        raise InvalidParameterValue(f"Template {template.name} is not ready in zone {vm.zone.name}")
+    was_running = vm.state == VmState.RUNNING
+    if was_running:
+        vm = stop(caller, vm, forced=True)
+    _require_stopped(vm, "restore it")
+    root = Volume.objects.select_related("pool").filter(virtual_machine=vm, type="ROOT", removed__isnull=True).first()
+    if root is not None and root.pool_id and root.state == VolumeState.READY:
+        host = vm.last_host or Host.objects.filter(cluster=root.pool.cluster_id).first()
+        if host is not None:
+            try:
+                with _driver_for(host) as driver:
+                    driver.delete_volume(root.pool.libvirt_name, root.volume_name)
+            except DriverNotFound:
+                pass
+            except DriverError as exc:
+                raise ResourceUnavailable(f"Cannot restore VM {vm.name}: {exc.message}") from None
+    with transaction.atomic():
+        if root is not None:
+            Volume.objects.filter(pk=root.pk).update(state=VolumeState.ALLOCATED, template=template, base=None, path="")
+        VirtualMachine.objects.filter(pk=vm.pk).update(template=template)
+        events.record(caller, "VM.RESTORE", f"VM {vm.name} restored from template {template.name}", resource=vm,
+                      account=vm.account)
+    vm.refresh_from_db()
+    if was_running:
+        vm = start(caller, vm)
+    return vm

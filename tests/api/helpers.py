@@ -406,7 +406,7 @@ def _add_images(world: World) -> None:
         for attr, iso in (("template", False), ("iso", True), ("victim_template", False), ("victim_iso", True)):
             row, = images.register(owner, is_iso=iso, name=f"{attr}-{side.name}", url=world.images.url(
                 "tiny.iso" if iso else "tiny.qcow2"), zoneid=str(side.zone.uuid), format=None if iso else "QCOW2",
-                hypervisor=None if iso else "KVM", is_extractable=True)
+                hypervisor=None if iso else "KVM", is_extractable=True, password_enabled=not iso)
             images.run_download(row.pk)
             row.refresh_from_db()
             assert row.is_ready, row.status_text

@@ -296,6 +296,21 @@ CASES: dict[str, Case] = {
     "recoverVirtualMachine": Case(ALL, lambda w, s: {"id": uid(s.destroyed_vm)}, "virtualmachine",
                                   bad={"id": "nope"}),
     "expungeVirtualMachine": Case(ALL, lambda w, s: {"id": uid(s.destroyed_vm)}, "success", bad={"id": "nope"}),
+    "updateVirtualMachine": Case(ALL, lambda w, s: {"id": uid(s.vm), "displayname": "renamed"}, "virtualmachine",
+                                 bad={"id": "nope"}),
+    "resetPasswordForVirtualMachine": Case(ALL, lambda w, s: {"id": uid(s.stopped_vm)}, "virtualmachine",
+                                           bad={"id": "nope"}),
+    "resetSSHKeyForVirtualMachine": Case(ALL, lambda w, s: {"id": uid(s.stopped_vm), "keypair": s.keypair.name},
+                                         "virtualmachine", bad={"id": "nope"}),
+    "changeServiceForVirtualMachine": Case(ALL, lambda w, s: {"id": uid(s.stopped_vm),
+                                                              "serviceofferingid": uid(w.vm_offering)},
+                                           "virtualmachine", bad={"serviceofferingid": "nope"}),
+    "scaleVirtualMachine": Case(ALL, lambda w, s: {"id": uid(s.stopped_vm), "serviceofferingid": uid(w.vm_offering)},
+                                "virtualmachine", bad={"serviceofferingid": "nope"}),
+    "restoreVirtualMachine": Case(ALL, lambda w, s: {"virtualmachineid": uid(s.stopped_vm)}, "virtualmachine",
+                                  bad={"virtualmachineid": "nope"}),
+    "listVirtualMachinesMetrics": Case(ALL, lambda w, s: {"id": uid(s.vm)}, "virtualmachine", bad={"zoneid": "nope"},
+                                       foreign="empty"),
 }
 
 COMMANDS = sorted(CASES)

@@ -13,7 +13,8 @@ ASYNC = {"deleteAccount", "deleteDomain", "disableAccount", "disableUser",  # as
          "prepareHostForMaintenance", "cancelHostMaintenance", "reconnectHost",
          "deleteTemplate", "copyTemplate", "extractTemplate", "deleteIso", "copyIso", "extractIso",
          "deployVirtualMachine", "startVirtualMachine", "stopVirtualMachine", "rebootVirtualMachine",
-         "destroyVirtualMachine", "expungeVirtualMachine",
+         "destroyVirtualMachine", "expungeVirtualMachine", "resetPasswordForVirtualMachine",
+         "resetSSHKeyForVirtualMachine", "scaleVirtualMachine", "restoreVirtualMachine",
          "setupBasicZone"}  # Nubo's own: the wizard's whole set-up runs as one job
 
 

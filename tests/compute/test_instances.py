@@ -294,3 +294,38 @@ def test_deploy_with_a_key_pair_puts_its_key_on_the_config_drive(api, sim, tenan
     assert drive.user_data == b"#cloud-config" and drive.hostname == "keyed"
     missing = deploy(a, sim, name="nokey", keypair="absent")
     assert missing.status == 431 and "absent" in missing.errortext
+
+
+def test_update_reset_password_and_keys_change_offering_and_restore(api, sim, tenant_a):
+    from compute.models import ServiceOffering as Offering
+    from storage.models import Template
+
+    Template.objects.filter(pk=sim.template.pk).update(password_enabled=True)
+    a = api.as_(tenant_a)
+    vm = a.job(deploy(a, sim, name="change-me"))["jobresult"]["virtualmachine"]
+    renamed = a("updateVirtualMachine", id=vm["id"], displayname="Shown", group="web")
+    assert renamed.status == 200 and renamed.inner["virtualmachine"]["displayname"] == "Shown"
+    running = a("updateVirtualMachine", id=vm["id"], name="other-name")
+    assert running.status == 431 and "must be Stopped" in running.errortext
+    early = a.job(a("resetPasswordForVirtualMachine", id=vm["id"]))
+    assert early["jobstatus"] == 2 and "must be Stopped" in early["jobresult"]["errortext"]
+    a.job(a("stopVirtualMachine", id=vm["id"]))
+    reset = a.job(a("resetPasswordForVirtualMachine", id=vm["id"]))["jobresult"]["virtualmachine"]
+    assert len(reset["password"]) >= 8
+    assert "password" not in a("listVirtualMachines", id=vm["id"]).inner["virtualmachine"][0]  # shown once
+    a("createSSHKeyPair", name="k1")
+    keyed = a.job(a("resetSSHKeyForVirtualMachine", id=vm["id"], keypair="k1"))["jobresult"]["virtualmachine"]
+    assert keyed["keypairs"] == "k1"
+    bigger = Offering.objects.create(name="Bigger", display_text="b", cpu_number=2, cpu_speed=500, memory=256)
+    changed = a("changeServiceForVirtualMachine", id=vm["id"], serviceofferingid=str(bigger.uuid))
+    assert changed.status == 200, changed
+    assert (changed.inner["virtualmachine"]["cpunumber"], changed.inner["virtualmachine"]["memory"]) == (2, 256)
+    restored = a.job(a("restoreVirtualMachine", virtualmachineid=vm["id"]))
+    assert restored["jobstatus"] == 1, restored
+    root = Volume.objects.get(virtual_machine__uuid=vm["id"], removed__isnull=True)
+    assert root.state == "Allocated"  # a fresh clone is made at the next start
+    started = a.job(a("startVirtualMachine", id=vm["id"]))["jobresult"]["virtualmachine"]
+    assert started["state"] == "Running" and started["cpunumber"] == 2
+    assert Volume.objects.get(pk=root.pk).state == "Ready"
+    metrics = a("listVirtualMachinesMetrics", id=vm["id"]).inner["virtualmachine"][0]
+    assert metrics["cputotal"] == "1.00 Ghz" and metrics["ipaddress"] == vm["nic"][0]["ipaddress"]
