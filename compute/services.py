@@ -158,10 +158,35 @@ def delete_zone(caller, zone: Zone) -> None:
             ("pods", list(zone.pods.values_list("name", flat=True)[:5])),
             ("primary storage", list(StoragePool.objects.filter(zone=zone).values_list("name", flat=True)[:5])),
             ("secondary storage", list(ImageStore.objects.filter(zone=zone).values_list("name", flat=True)[:5])),
+            ("VMs", _vm_names(zone=zone)),
         ], f"Zone {zone.name}")
+        _forget_expunged(zone=zone)
         name = zone.name
         zone.delete()
         events.record(caller, "ZONE.DELETE", f"Zone {name} deleted", resource_type="Zone")
+
+
+def _vm_names(**where) -> list[str]:
+    """Names of (up to five) VMs not expunged that are placed where `where` says."""
+    from .models import VirtualMachine
+
+    return list(VirtualMachine.objects.filter(removed__isnull=True, **where).order_by("id")
+                .values_list("name", flat=True)[:5])
+
+
+def _forget_expunged(**where) -> None:
+    """Expunged VMs (kept for history) and their volumes let go of a zone or pod being deleted."""
+    from storage.models import Volume
+
+    from .models import VirtualMachine
+
+    gone = VirtualMachine.objects.filter(removed__isnull=False, **where)
+    if "zone" in where:
+        Volume.objects.filter(virtual_machine__in=gone).delete()
+        Volume.objects.filter(zone=where["zone"], removed__isnull=False).delete()
+        gone.delete()
+    else:
+        gone.update(pod=None)
 
 
 # -- pods ---------------------------------------------------------------------------------------
@@ -234,7 +259,9 @@ def delete_pod(caller, pod: Pod) -> None:
         _refuse_if([
             ("clusters", list(pod.clusters.values_list("name", flat=True)[:5])),
             ("guest IP ranges", [f"{r.start_ip}-{r.end_ip}" for r in pod.ip_ranges.all()[:5]]),
+            ("VMs", _vm_names(pod=pod)),
         ], f"Pod {pod.name}")
+        _forget_expunged(pod=pod)
         name = pod.name
         pod.delete()
         events.record(caller, "POD.DELETE", f"Pod {name} deleted", resource_type="Pod")
@@ -503,6 +530,9 @@ def delete_host(caller, host: Host, *, forced: bool = False) -> None:
                 ResourceState.MAINTENANCE, ResourceState.DISABLED):
             raise InvalidParameterValue(f"Host {host.name} is Up and in use; put it in maintenance (or disable it) "
                                         "before deleting it, or pass forced=true")
+        running = _vm_names(host=host)
+        if running:
+            raise ResourceInUse(f"Host {host.name} runs VMs {', '.join(running)}; stop them first")
         storage_services.disconnect_host_pools(host, forced=forced)
         name = host.name
         host.delete()
@@ -542,7 +572,10 @@ def prepare_host_for_maintenance(caller, host: Host) -> Host:
         host = Host.objects.select_for_update().get(pk=host.pk)
         if host.resource_state in (ResourceState.MAINTENANCE, ResourceState.PREPARE_FOR_MAINTENANCE):
             raise InvalidParameterValue(f"Host {host.name} is already in {host.resource_state}")
-        # No guests run here yet (the instances issue migrates or stops them first).
+        running = _vm_names(host=host)
+        if running:
+            raise ResourceInUse(f"Host {host.name} runs VMs {', '.join(running)}; stop them first (live migration "
+                                f"is not supported yet)")
         host.resource_state = ResourceState.MAINTENANCE
         host.save(update_fields=["resource_state"])
         events.record(caller, "MAINT.PREPARE", f"Host {host.name} entered maintenance", resource=host)

@@ -584,6 +584,13 @@ def delete_storage_pool(caller, pool: StoragePool, *, forced: bool = False) -> N
     removed from get it back."""
     compute_services.require_root_admin(caller, "delete primary storage")
     pool = StoragePool.objects.select_related("zone", "cluster").get(pk=pool.pk)
+    from .models import Volume
+
+    disks = list(Volume.objects.filter(pool=pool, removed__isnull=True).order_by("id").values_list("name", flat=True)[:6])
+    if disks:
+        raise ResourceInUse(f"Primary storage {pool.name} holds the volumes {', '.join(disks[:5])}"
+                            + (" and more" if len(disks) > 5 else "") + "; expunge their VMs first")
+    Volume.objects.filter(pool=pool, removed__isnull=False).update(pool=None)
     if pool.allocated_bytes > 0 and not forced:
         raise ResourceInUse(f"Primary storage {pool.name} still has {pool.allocated_bytes} bytes of volumes "
                             f"allocated; delete them first, or pass forced=true")

@@ -329,3 +329,15 @@ def test_update_reset_password_and_keys_change_offering_and_restore(api, sim, te
     assert Volume.objects.get(pk=root.pk).state == "Ready"
     metrics = a("listVirtualMachinesMetrics", id=vm["id"]).inner["virtualmachine"][0]
     assert metrics["cputotal"] == "1.00 Ghz" and metrics["ipaddress"] == vm["nic"][0]["ipaddress"]
+
+
+def test_infrastructure_in_use_by_vms_is_not_deleted(api, sim):
+    vm = api.job(deploy(api, sim, name="holder"))["jobresult"]["virtualmachine"]
+    maintenance = api.job(api("prepareHostForMaintenance", id=str(sim.host.uuid)))
+    assert maintenance["jobstatus"] == 2 and "holder" in maintenance["jobresult"]["errortext"]
+    pool = api("deleteStoragePool", id=str(sim.pool.uuid), forced="true")
+    assert pool.status == 536 and "ROOT-" in pool.errortext
+    zone = api("deleteZone", id=str(sim.zone.uuid))
+    assert zone.status != 200 and "holder" in zone.errortext
+    api.job(api("destroyVirtualMachine", id=vm["id"], expunge="true"))
+    assert api.job(api("prepareHostForMaintenance", id=str(sim.host.uuid)))["jobstatus"] == 1
