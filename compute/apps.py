@@ -6,7 +6,7 @@ class ComputeConfig(AppConfig):
     verbose_name = "Compute"
 
     def ready(self) -> None:
-        from . import commands, commands_instances, commands_offerings, settings_defs, wizard  # noqa: F401  (API commands, settings)
+        from . import commands, commands_instances, commands_network, commands_offerings, settings_defs, wizard  # noqa: F401  (API commands, settings)
         from accounts.services import ACCOUNT_CLEANUP_HOOKS
         from storage.images.services import TEMPLATE_USERS_HOOKS
 

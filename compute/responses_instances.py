@@ -7,6 +7,20 @@ from rest_framework import serializers as s
 from portal.api.responses import DateTime, ResponseSerializer, Uuid
 
 
+def nic_entry(nic) -> dict:
+    """A NIC as CloudStack's NicResponse shows it (a VM's `nic` list and listNics): the NIC with
+    its network, and its address with the range's netmask and gateway (select_related
+    "address__ip_range" and "network")."""
+    entry = {"id": str(nic.uuid), "networkid": str(nic.network.uuid), "networkname": nic.network.name,
+             "macaddress": nic.mac, "isdefault": nic.is_default, "deviceid": str(nic.device_id),
+             "traffictype": "Guest", "type": "Shared", "broadcasturi": "vlan://untagged",
+             "isolationuri": "ec2://untagged", "secondaryip": []}
+    if nic.address is not None:
+        entry.update(ipaddress=nic.address.address, netmask=nic.address.ip_range.netmask,
+                     gateway=nic.address.ip_range.gateway)
+    return entry
+
+
 class VirtualMachineResponse(ResponseSerializer):
     object_name = "virtualmachine"
     id = Uuid(source="uuid", help_text="the ID of the virtual machine")
@@ -93,17 +107,7 @@ class VirtualMachineResponse(ResponseSerializer):
         nics = getattr(obj, "_nics", None)
         if nics is None:
             nics = list(obj.nics.select_related("address__ip_range", "network"))
-        out = []
-        for nic in nics:
-            entry = {"id": str(nic.uuid), "networkid": str(nic.network.uuid), "networkname": nic.network.name,
-                     "macaddress": nic.mac, "isdefault": nic.is_default, "deviceid": str(nic.device_id),
-                     "traffictype": "Guest", "type": "Shared", "broadcasturi": "vlan://untagged",
-                     "isolationuri": "ec2://untagged", "secondaryip": []}
-            if nic.address is not None:
-                entry.update(ipaddress=nic.address.address, netmask=nic.address.ip_range.netmask,
-                             gateway=nic.address.ip_range.gateway)
-            out.append(entry)
-        return out
+        return [nic_entry(nic) for nic in nics]
 
     def get_securitygroup(self, obj) -> list:
         return []

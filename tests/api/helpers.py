@@ -194,6 +194,7 @@ class Side:
     destroyed_vm: Any = None
     empty_pool: Any = None  # primary storage holding nothing, for deleteStoragePool
     empty_range: Any = None  # a guest IP range no VM uses, for deleteVlanIpRange
+    idle_host: Any = None  # an Up host running no VM, for prepareHostForMaintenance
     # -- offerings (issue 5)
     service_offering: Any = None  # dedicated to the side's domain (made by the root admin)
     disk_offering: Any = None  # dedicated to the side's domain
@@ -373,6 +374,8 @@ def _add_vms(world: World) -> None:
         instances.stop(owner, made[1])
         instances.destroy(owner, made[2])
         side.vm, side.stopped_vm, side.destroyed_vm = made
+        side.idle_host = infra.add_host(world.admin.user, zone=side.zone, pod=side.pod, cluster=side.cluster,
+                                        url=f"http://sim/{side.name}/h2", hypervisor="Simulator")
         range_ = side.ip_range
         side.empty_range = infra.create_vlan_ip_range(world.admin.user, pod=side.pod, gateway=range_.gateway,
                                                       netmask=range_.netmask,

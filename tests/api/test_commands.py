@@ -45,6 +45,7 @@ class Case:
     bad: dict[str, str] | None  # overrides making the request invalid (431); None only without params
     foreign: str | None = "431"  # "431", "empty" (a list filter), or None when there is no tenant object
     why_no_foreign: str = ""
+    empty: bool = False  # a list that is always empty (what a basic zone answers so): success is `{}`
 
 
 def user_fields(w: World) -> dict:
@@ -169,7 +170,7 @@ CASES: dict[str, Case] = {
                        foreign=None, why_no_foreign=INFRA),
     "reconnectHost": Case(ROOT_ONLY, lambda w, s: {"id": uid(s.host)}, "host", bad={"id": "nope"}, foreign=None,
                           why_no_foreign=INFRA),
-    "prepareHostForMaintenance": Case(ROOT_ONLY, lambda w, s: {"id": uid(s.host)}, "host", bad={"id": "nope"},
+    "prepareHostForMaintenance": Case(ROOT_ONLY, lambda w, s: {"id": uid(s.idle_host)}, "host", bad={"id": "nope"},
                                       foreign=None, why_no_foreign=INFRA),
     "cancelHostMaintenance": Case(ROOT_ONLY, lambda w, s: {"id": uid(s.maint_host)}, "host", bad={"id": "nope"},
                                   foreign=None, why_no_foreign=INFRA),
@@ -283,6 +284,36 @@ CASES: dict[str, Case] = {
     "updateResourceCount": Case(ADMINS, lambda w, s: {"domainid": uid(s.domain), "account": s.victim.account.name},
                                 "resourcecount", bad={"resourcetype": "x"}),
     # -- basic-zone network answers (issue 5)
+    "listNetworks": Case(ALL, lambda w, s: {"id": uid(s.zone.guest_network)}, "network", bad={"zoneid": "nope"},
+                         foreign="empty"),
+    "listNetworkOfferings": Case(ALL, lambda w, s: {"zoneid": uid(s.zone)}, "networkoffering",
+                                 bad={"zoneid": "nope"}),
+    "listNics": Case(ALL, lambda w, s: {"virtualmachineid": uid(s.vm)}, "nic", bad={"virtualmachineid": "nope"}),
+    # (answered empty in a basic zone: `empty=True`; the object parameters still follow visibility)
+    "listPublicIpAddresses": Case(ALL, lambda w, s: {"associatednetworkid": uid(s.zone.guest_network)},
+                                  "publicipaddress", bad={"associatednetworkid": "nope"}, empty=True),
+    "listPortForwardingRules": Case(ALL, lambda w, s: {"networkid": uid(s.zone.guest_network)},
+                                    "portforwardingrule", bad={"ipaddressid": "nope"}, empty=True),
+    "listIpForwardingRules": Case(ALL, lambda w, s: {"virtualmachineid": uid(s.vm)}, "ipforwardingrule",
+                                  bad={"id": "nope"}, empty=True),
+    "listFirewallRules": Case(ALL, lambda w, s: {"networkid": uid(s.zone.guest_network)}, "firewallrule",
+                              bad={"networkid": "nope"}, empty=True),
+    "listLoadBalancerRules": Case(ALL, lambda w, s: {"zoneid": uid(s.zone)}, "loadbalancerrule",
+                                  bad={"publicipid": "nope"}, empty=True),
+    "listSecurityGroups": Case(ALL, lambda w, s: {"virtualmachineid": uid(s.vm)}, "securitygroup",
+                               bad={"virtualmachineid": "nope"}, empty=True),
+    "listAffinityGroups": Case(ALL, lambda w, s: {"virtualmachineid": uid(s.vm)}, "affinitygroup",
+                               bad={"id": "nope"}, empty=True),
+    "listAffinityGroupTypes": Case(ALL, lambda w, s: {}, "affinityGroupType", bad={"pagesize": "many"},
+                                   empty=True, foreign=None, why_no_foreign="no object parameter"),
+    "listVPCs": Case(ALL, lambda w, s: {"zoneid": uid(s.zone)}, "vpc", bad={"zoneid": "nope"}, empty=True),
+    "listVPCOfferings": Case(ALL, lambda w, s: {"zoneid": uid(s.zone)}, "vpcoffering", bad={"zoneid": "nope"},
+                             empty=True),
+    "listProjects": Case(ALL, lambda w, s: {"listall": "true"}, "project", bad={"id": "nope"}, empty=True,
+                         foreign=None, why_no_foreign="projects are not supported: no project to name"),
+    "listTags": Case(ALL, lambda w, s: {"resourcetype": "UserVm", "resourceid": uid(s.vm)}, "tag",
+                     bad={"projectid": "nope"}, empty=True, foreign=None,
+                     why_no_foreign="resourceid is a filter of a list that is always empty"),
     # -- virtual machines (each side's user owns a Running, a Stopped and a Destroyed VM in its zone)
     "deployVirtualMachine": Case(ALL, lambda w, s: {"zoneid": uid(s.zone), "serviceofferingid": uid(w.vm_offering),
                                                     "templateid": uid(s.template), "name": w.unique("vm")},
@@ -393,8 +424,11 @@ def test_success(world, run, name, fmt):
         body = job["jobresult"]
     else:
         body = answer.inner
-    assert case.key in body, body
-    if cls.kind == "list":
+    if case.empty:
+        assert body == {} and cls.response.object_name == case.key, body
+    else:
+        assert case.key in body, body
+    if cls.kind == "list" and not case.empty:
         assert int(body["count"]) >= 1 and as_list(body[case.key]), body
     if case.key == "success":
         assert body["success"] in (True, "true"), body
