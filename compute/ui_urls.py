@@ -1,7 +1,8 @@
-"""The infrastructure pages of the web UI, under /client/infrastructure (root admin only)."""
+"""The infrastructure pages of the web UI, under /client/infrastructure (root admin only), and
+the instance pages, under /client/instances (every logged-in user, each seeing its VMs)."""
 from django.urls import path
 
-from . import views
+from . import views, views_instances
 
 urlpatterns = [
     path("infrastructure", views.overview, name="infrastructure"),
@@ -33,4 +34,11 @@ urlpatterns = [
     path("infrastructure/wizard/<str:step>", views.wizard_step, name="infra-wizard-step"),
     path("infrastructure/setup/<uuid:uuid>", views.setup_progress, name="infra-setup"),
     path("infrastructure/setup/<uuid:uuid>/status", views.setup_status, name="infra-setup-status"),
+    # instances (everyone, scoped)
+    path("instances", views_instances.instance_list, name="instances"),
+    path("instances/rows", views_instances.instance_rows, name="instance-rows"),
+    path("instances/new", views_instances.instance_create, name="instance-new"),
+    path("instances/<uuid:uuid>", views_instances.instance_detail, name="instance-detail"),
+    path("instances/<uuid:uuid>/status", views_instances.instance_status, name="instance-status"),
+    path("instances/<uuid:uuid>/<str:action>", views_instances.instance_action, name="instance-action"),
 ]

@@ -44,6 +44,7 @@ def paginate(request: HttpRequest, queryset, per_page: int = PAGE_SIZE) -> Page:
 # Navigation: (label, url name, admins only). The current item is the longest matching prefix.
 NAVIGATION = (
     ("Dashboard", "dashboard", False),
+    ("Instances", "instances", False),
     ("Templates", "templates", False),
     ("ISOs", "isos", False),
     ("Domains", "domains", True),

@@ -1,0 +1,343 @@
+"""Instances UI (every logged-in user, each seeing the VMs it may see): the list with search, state
+and zone filters and live states, the deploy form (zone → template → offering → disk → network →
+key pair and user data → name → review), and the detail page with live state, addresses,
+volumes, events, the latest job and the actions.
+
+Lists and pages read the database only (states are written by jobs, never fetched from a host
+while a page renders). A VM comes from VirtualMachine.objects.visible_to (anything else is 404).
+Deploying and every action go the API's way: the command's parameters validated by the
+dispatcher, the command's `check`, then (async commands) the job submitted in one transaction —
+deploy's synchronous allocation included — whose progress and result the detail page follows.
+A refused action shows the service's sentence in place."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.db.models import Prefetch, Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.access import role_allows
+from portal import jobs
+from portal.api import dispatch
+from portal.errors import ApiError, Unauthorized
+from portal.models import AsyncJob, Event, JobStatus
+from portal.views import is_admin, paginate
+
+from . import commands_instances as commands
+from . import instances
+from .choices import VmState
+from .forms_instances import DeployForm, InstanceSearchForm
+from .models import Nic, VirtualMachine, Zone
+from .views import format_bytes
+
+POLL_SECONDS = 2
+LIVE_STATES = (VmState.STARTING, VmState.STOPPING, VmState.EXPUNGING, VmState.MIGRATING)
+INSTANCE_TYPE = commands.DeployVirtualMachine.instance_type  # "VirtualMachine"
+
+
+def _signature(*parts: Any) -> str:
+    return hashlib.blake2s("|".join(str(p) for p in parts).encode(), digest_size=6).hexdigest()
+
+
+def _is_uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def visible_vms(caller):
+    """The VMs the caller may see and that are not expunged: the one visibility rule."""
+    return VirtualMachine.objects.visible_to(caller).filter(removed__isnull=True)
+
+
+def decorate(vm: VirtualMachine) -> VirtualMachine:
+    """Display values of a VM (its NICs prefetched)."""
+    vm.live = vm.state in LIVE_STATES
+    nics = list(vm.nics.all())
+    default = next((nic for nic in nics if nic.is_default), nics[0] if nics else None)
+    vm.ip_address = default.address.address if default is not None and default.address_id else ""
+    return vm
+
+
+# -- list -------------------------------------------------------------------------------------------
+def _list_context(request) -> dict[str, Any]:
+    caller = request.user
+    form = InstanceSearchForm(request.GET)
+    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    vms = visible_vms(caller)
+    zones = Zone.objects.filter(Q(pk__in=vms.values("zone_id")) | Q(pk__in=Zone.objects.visible_to(caller)
+                                                                      .values("pk"))).order_by("name", "id")
+    state = request.GET.get("state", "")
+    if state:
+        if state not in VmState.values:
+            raise Http404("No such state")
+        vms = vms.filter(state=state)
+    zone_value = request.GET.get("zone", "")
+    zone = None
+    if zone_value:
+        zone = next((z for z in zones if str(z.uuid) == zone_value), None) if _is_uuid(zone_value) else None
+        if zone is None:
+            raise Http404("No such zone")
+        vms = vms.filter(zone=zone)
+    if query:
+        matches = Q(name__icontains=query) | Q(display_name__icontains=query) | Q(
+            pk__in=Nic.objects.filter(address__address__startswith=query).values("virtual_machine_id"))
+        if _is_uuid(query):
+            matches |= Q(uuid=query)
+        vms = vms.filter(matches)
+    vms = vms.select_related("zone", "host", "template", "service_offering", "account__domain").prefetch_related(
+        Prefetch("nics", queryset=Nic.objects.select_related("address")))
+    page = paginate(request, vms.order_by("-created", "-id"))
+    for vm in page.object_list:
+        decorate(vm)
+    state_params = {key: value for key, value in (("state", state), ("zone", zone_value), ("q", query),
+                                                  ("page", request.GET.get("page", ""))) if value}
+    show_host = caller.account.is_root_admin
+    show_owner = is_admin(caller)
+    return {
+        "page": page, "query": query, "state": state, "zone": zone, "zones": zones,
+        "states": [value for value in VmState.values if value != VmState.EXPUNGING],
+        "show_host": show_host, "show_owner": show_owner,
+        "columns": 7 + show_host + show_owner,
+        "live": any(vm.live for vm in page.object_list),
+        "rows_url": reverse("instance-rows") + ("?" + urlencode(state_params) if state_params else ""),
+        "signature": _signature(*[(vm.pk, vm.state, vm.ip_address, vm.host_id) for vm in page.object_list]),
+        "poll_seconds": POLL_SECONDS,
+    }
+
+
+@login_required
+def instance_list(request):
+    return render(request, "compute/instance_list.html", _list_context(request))
+
+
+@login_required
+@never_cache
+@require_GET
+def instance_rows(request):
+    """The table body of the list, polled every 2 s while a shown VM is in a transitional state;
+    204 (nothing to swap) while nothing changed since the version the page shows (?seen=). Once
+    nothing shown is transitional, the body it answers polls no more."""
+    context = _list_context(request)
+    if request.GET.get("seen") == context["signature"]:
+        return HttpResponse(status=204)
+    return render(request, "compute/_instance_rows.html", context)
+
+
+# -- deploy -----------------------------------------------------------------------------------------
+def _allowed_command(caller, command_cls) -> None:
+    """The API's role check (roles and their permission rules), with the API's sentence."""
+    if not role_allows(caller.account.role, command_cls.name, command_cls.roles):
+        raise Unauthorized(f"The given command '{command_cls.name}' either does not exist, is not available for user.")
+
+
+def _validated(command_cls, raw: dict[str, str], caller) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(data, params) of a command, exactly as the API endpoint makes them from a request."""
+    _allowed_command(caller, command_cls)
+    data = dispatch.normalise(raw, command_cls.name)
+    return data, dispatch.validate(command_cls, data, caller)
+
+
+def _deploy(request, form: DeployForm) -> VirtualMachine:
+    """deployVirtualMachine as the API runs it (portal.api.views.execute): check, then the
+    synchronous allocation and the job in one transaction; the job starts the VM after commit."""
+    caller = request.user
+    data, params = _validated(commands.DeployVirtualMachine, form.api_data(), caller)
+    command = commands.DeployVirtualMachine(caller, request=request)
+    command.check(params)
+    with transaction.atomic():
+        vm = command.create(params)
+        jobs.submit(commands.DeployVirtualMachine, data, caller, instance=vm)
+    return vm
+
+
+def _form_page(request, form: DeployForm, *, review: bool = False) -> HttpResponse:
+    return render(request, "compute/instance_form.html", {
+        "form": form, "review": review, "rows": form.review_rows() if review else [],
+        "network": form.network, "no_zones": not form.zones,
+        "no_templates": form.current_zone is not None and not form.templates,
+        "is_root": request.user.account.is_root_admin,
+    })
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def instance_create(request):
+    """One page in sections. "Review" checks the answers as the API would and shows them; "Deploy"
+    deploys and goes to the VM's page; "Change" (or choosing another zone without scripts) shows
+    the answers again for editing. With scripts, choosing a zone refreshes the template choices
+    and the network section in place (htmx, from this same page)."""
+    caller = request.user
+    step = request.POST.get("step", "")
+    if request.method == "GET" or step in ("edit", "zone"):
+        initial = request.POST.dict() if request.method == "POST" else {"zone": request.GET.get("zone", "")}
+        initial.pop("csrfmiddlewaretoken", None)
+        return _form_page(request, DeployForm(caller=caller, initial=initial))
+    form = DeployForm(request.POST, caller=caller)
+    if not form.is_valid():
+        return _form_page(request, form)
+    try:
+        if step == "deploy":
+            vm = _deploy(request, form)
+            messages.info(request, f"Deploying VM {vm.name}…")
+            return redirect("instance-detail", uuid=vm.uuid)
+        _validated(commands.DeployVirtualMachine, form.api_data(), caller)
+        instances.hostname_value(form.api_data().get("name"), "")  # the name's syntax, before the review
+    except ApiError as exc:
+        form.add_service_error(exc)
+        return _form_page(request, form)
+    return _form_page(request, form, review=True)
+
+
+# -- detail -----------------------------------------------------------------------------------------
+def _vm(request, uuid) -> VirtualMachine:
+    return get_object_or_404(visible_vms(request.user).select_related(
+        "zone", "pod", "host", "last_host", "template__os_type", "service_offering", "account__domain"), uuid=uuid)
+
+
+def _latest_job(caller, vm: VirtualMachine) -> AsyncJob | None:
+    return (AsyncJob.objects.visible_to(caller).filter(instance_type=INSTANCE_TYPE, instance_uuid=str(vm.uuid))
+            .order_by("-created", "-id").first())
+
+
+def _may_expunge(caller) -> bool:
+    try:
+        instances.check_expunge(caller)
+    except ApiError:
+        return False
+    return True
+
+
+# (action, button label, the states it is offered in, button class, confirmation)
+ACTIONS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
+    ("start", "Start", (VmState.STOPPED,), "", ""),
+    ("stop", "Stop", (VmState.RUNNING,), "secondary", "Stop VM {name}? The guest is asked to shut down."),
+    ("force-stop", "Force stop", (VmState.RUNNING,), "secondary outline",
+     "Force stop VM {name}? It is powered off at once, like pulling the plug."),
+    ("reboot", "Reboot", (VmState.RUNNING,), "secondary", "Reboot VM {name}?"),
+    ("destroy", "Destroy", (VmState.RUNNING, VmState.STOPPED, VmState.ERROR), "nubo-danger",
+     "Destroy VM {name}? It is stopped and removed{later}."),
+    ("recover", "Recover", (VmState.DESTROYED,), "", ""),
+    ("expunge", "Expunge", (VmState.DESTROYED,), "nubo-danger",
+     "Expunge VM {name}? Its disks are deleted; this cannot be undone."),
+)
+
+
+def _actions(caller, vm: VirtualMachine) -> list[dict[str, str]]:
+    may_expunge = _may_expunge(caller)
+    later = " after the expunge delay; an administrator may recover it until then" if not may_expunge else \
+        " after the expunge delay; it can be recovered until then"
+    out = []
+    for key, label, states, css, confirm in ACTIONS:
+        if vm.state not in states or (key in ("recover", "expunge") and not may_expunge):
+            continue
+        out.append({"key": key, "label": label, "class": css, "confirm": confirm.format(name=vm.name, later=later),
+                    "url": reverse("instance-action", args=[vm.uuid, key])})
+    return out
+
+
+def _live_context(request, vm: VirtualMachine) -> dict[str, Any]:
+    from storage.models import Volume
+
+    caller = request.user
+    nics = list(vm.nics.select_related("address__ip_range", "network").order_by("device_id", "id"))
+    volumes = list(Volume.objects.filter(virtual_machine=vm, removed__isnull=True).select_related("pool")
+                   .order_by("device_id", "id"))
+    for volume in volumes:
+        volume.size_text = format_bytes(volume.size) if volume.size else "—"
+    events = list(Event.objects.visible_to(caller).filter(resource_uuid=str(vm.uuid)).order_by("-created", "-id")[:10])
+    job = _latest_job(caller, vm)
+    job_pending = job is not None and job.status == JobStatus.PENDING
+    vm.live = vm.state in LIVE_STATES
+    return {
+        "vm": vm, "nics": nics, "volumes": volumes, "events": events, "job": job,
+        "is_root": caller.account.is_root_admin, "show_owner": is_admin(caller),
+        "live": vm.live or job_pending, "actions": _actions(caller, vm), "poll_seconds": POLL_SECONDS,
+        "signature": _signature(vm.state, vm.state_reason, vm.host_id, vm.pod_id,
+                                [(n.pk, n.address_id) for n in nics], [(v.pk, v.state, v.size) for v in volumes],
+                                events[0].pk if events else None, job and job.pk, job and job.status,
+                                job and job.progress, job and job.progress_text),
+    }
+
+
+def _detail_page(request, vm: VirtualMachine, *, error: str = "") -> HttpResponse:
+    context = _live_context(request, vm)
+    context["action_error"] = error
+    return render(request, "compute/instance_detail.html", context)
+
+
+@login_required
+def instance_detail(request, uuid):
+    return _detail_page(request, _vm(request, uuid))
+
+
+@login_required
+@never_cache
+@require_GET
+def instance_status(request, uuid):
+    """The live part of the VM page (state, addresses, volumes, job, actions, events), polled every
+    2 s while the VM is transitional or a job on it runs; 204 (nothing to swap) while nothing
+    changed since the version the page shows (?seen=)."""
+    context = _live_context(request, _vm(request, uuid))
+    if request.GET.get("seen") == context["signature"]:
+        return HttpResponse(status=204)
+    return render(request, "compute/_instance_live.html", context)
+
+
+# action -> (API command, extra parameters, what the message says while it runs)
+ASYNC_ACTIONS: dict[str, tuple[type, dict[str, str], str]] = {
+    "start": (commands.StartVirtualMachine, {}, "Starting"),
+    "stop": (commands.StopVirtualMachine, {}, "Stopping"),
+    "force-stop": (commands.StopVirtualMachine, {"forced": "true"}, "Stopping (forced)"),
+    "reboot": (commands.RebootVirtualMachine, {}, "Rebooting"),
+    "destroy": (commands.DestroyVirtualMachine, {}, "Destroying"),
+    "expunge": (commands.ExpungeVirtualMachine, {}, "Expunging"),
+}
+
+
+def _submit(request, command_cls, raw: dict[str, str]) -> AsyncJob:
+    """An async VM command as the API runs it: validated, checked at once, then the job."""
+    caller = request.user
+    data, params = _validated(command_cls, raw, caller)
+    command = command_cls(caller, request=request)
+    command.check(params)
+    with transaction.atomic():
+        return jobs.submit(command_cls, data, caller, instance=command.instance_of(params))
+
+
+@login_required
+@require_POST
+def instance_action(request, uuid, action: str):
+    vm = _vm(request, uuid)
+    caller = request.user
+    if action not in ASYNC_ACTIONS and action != "recover":
+        raise Http404("No such action")
+    detail = reverse("instance-detail", args=[vm.uuid])
+    try:
+        if action == "recover":  # recoverVirtualMachine is synchronous
+            _allowed_command(caller, commands.RecoverVirtualMachine)
+            instances.recover(caller, vm)
+            messages.success(request, f"VM {vm.name} recovered: it is Stopped.")
+            return redirect(detail)
+        command_cls, extra, doing = ASYNC_ACTIONS[action]
+        _submit(request, command_cls, {"id": str(vm.uuid), **extra})
+    except ApiError as exc:
+        return _detail_page(request, vm, error=exc.message)
+    messages.info(request, f"{doing} VM {vm.name}…")
+    if action == "expunge":  # once expunged, the VM's page is gone
+        return redirect("instances")
+    return redirect(detail)
