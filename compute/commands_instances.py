@@ -44,7 +44,7 @@ class DeployVirtualMachineParams(serializers.Serializer):
     group = P.String(help_text="an optional group for the virtual machine")
     keypair = P.String(help_text="name of the ssh key pair used to login to the virtual machine")
     keypairs = P.List(help_text="names of the ssh key pairs used to login to the virtual machine")
-    userdata = P.String(max_length=1048576, help_text="base64 user data (at most 4 KB with GET, 1 MB with POST)")
+    userdata = P.String(help_text="base64 user data (at most 4 KB with GET, 1 MB with POST)")
     ipaddress = P.String(help_text="the ip address for default vm's network")
     hostid = P.Entity(Host, help_text="destination Host ID to deploy the VM to (root admins)")
     rootdisksize = P.Long(help_text="the root disk size in GiB (at least the template's)")
@@ -237,7 +237,8 @@ class UpdateVirtualMachineParams(VmParams):
     name = P.String(max_length=63, help_text="new host name of the vm (the VM must be stopped)")
     group = P.String(help_text="group of the virtual machine")
     haenable = P.Boolean(help_text="true if high-availability is enabled for the virtual machine")
-    userdata = P.String(max_length=1048576, help_text="new base64 user data (applied at the next start)")
+    userdata = P.String(help_text="new base64 user data (at most 4 KB with GET, 1 MB with POST; applied at the next "
+                                  "start)")
     displayvm = P.Boolean(help_text="an optional field, whether to the display the vm to the end user or not")
 
 

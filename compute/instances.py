@@ -27,7 +27,8 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.access import can_manage_domain
 from compute import networks, placement
-from compute.choices import VM_TRANSITIONS, Hypervisor, VmState
+from compute import services as compute_services
+from compute.choices import VM_TRANSITIONS, AlertType, Hypervisor, VmState
 from compute.drivers import DiskSpec, DomainSpec, DriverError, DriverNotFound, NicSpec
 from compute.models import Host, Nic, ServiceOffering, VirtualMachine, Zone
 from portal import config, events
@@ -39,6 +40,7 @@ HOSTNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 USERDATA_GET_MAX = 4096  # bytes of base64, CloudStack's limit for GET
 USERDATA_POST_MAX = 1048576  # bytes of base64 (vm.userdata.max.length default 32768; 1 MiB with POST)
 BUSY_STATES = (VmState.STARTING, VmState.STOPPING, VmState.MIGRATING, VmState.EXPUNGING)
+PUBLIC_START_FAILURE = "the host could not build or start it (an administrator finds the cause in the alerts)"
 
 
 # -- state ----------------------------------------------------------------------------------------
@@ -167,8 +169,7 @@ def allocate(caller, *, owner, zone: Zone, offering: ServiceOffering, template, 
                           volume_name=f"{vm.instance_name}-root")
     if fit is not None:
         type(fit.pool).objects.filter(pk=fit.pool.pk).update(allocated_bytes=F("allocated_bytes") + disk_bytes)
-    events.record(caller, "VM.CREATE", f"VM {vm.name} created in zone {zone.name}"
-                  + (f" on host {fit.host.name}" if fit else ""), resource=vm, account=owner)
+    events.record(caller, "VM.CREATE", f"VM {vm.name} created in zone {zone.name}", resource=vm, account=owner)
     return vm
 
 
@@ -286,14 +287,20 @@ def start_on_host(caller, vm: VirtualMachine, *, first: bool) -> VirtualMachine:
             else:
                 VirtualMachine.objects.filter(pk=vm.pk).update(state=VmState.STOPPED, host=None, last_host=host,
                                                                state_reason=reason[:1024])
-            events.record(caller, "VM.START", f"VM {vm.name} could not start on host {host.name}: {reason}",
-                          resource=vm, account=vm.account, level="ERROR")
-        raise ResourceUnavailable(f"VM {vm.name} could not start on host {host.name}: {reason}") from None
+            # tenants are told that it failed and what was given back; the cause (host names, libvirt
+            # URIs) goes to the admins' alerts and to state_reason, which only root admins are shown
+            compute_services.raise_alert(AlertType.USERVM, "ALERT.USERVM", f"VM {vm.name} ({vm.instance_name}) could "
+                                         f"not start on host {host.name}: {reason}", zone=vm.zone, pod=vm.pod)
+            public = reason if caller.account.type == 1 else PUBLIC_START_FAILURE
+            events.record(caller, "VM.START", f"VM {vm.name} could not start: {public}", resource=vm,
+                          account=vm.account, level="ERROR")
+        raise ResourceUnavailable(f"VM {vm.name} could not start: {public}"
+                                  + ("; what it had taken was released" if first else "")) from None
     driver.close()
     with transaction.atomic():
         VirtualMachine.objects.filter(pk=vm.pk, state=VmState.STARTING).update(
             state=VmState.RUNNING, last_host=host, emulation=host.effective_emulation, state_reason="")
-        events.record(caller, "VM.START", f"VM {vm.name} started on host {host.name}", resource=vm, account=vm.account)
+        events.record(caller, "VM.START", f"VM {vm.name} started", resource=vm, account=vm.account)
     vm.refresh_from_db()
     return vm
 
@@ -398,8 +405,11 @@ def stop(caller, vm: VirtualMachine, *, forced: bool = False) -> VirtualMachine:
 
 def reboot(caller, vm: VirtualMachine) -> VirtualMachine:
     require_manage(caller, vm)
-    if vm.state != VmState.RUNNING:
-        claim(vm, VmState.STOPPING, "reboot")  # raises the right sentence
+    state = VirtualMachine.objects.filter(pk=vm.pk).values_list("state", flat=True).first()
+    if state in BUSY_STATES:
+        raise InvalidParameterValue(f"VM {vm.name} is busy: {state}; try again when it is done")
+    if state != VmState.RUNNING:
+        raise InvalidParameterValue(f"Cannot reboot VM {vm.name}: it is {state}; it must be Running")
     driver = _driver_for(vm.host)
     try:
         with driver:
