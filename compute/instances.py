@@ -151,15 +151,15 @@ def allocate(caller, *, owner, zone: Zone, offering: ServiceOffering, template, 
     vm.display_name = display_name or vm.name
     if VirtualMachine.objects.filter(zone=zone, name__iexact=vm.name, removed__isnull=True).exists():
         raise InvalidParameterValue(f"A VM named {vm.name} already exists in zone {zone.name}; choose another name")
-    _check_limits(owner, cpu, memory)
     fit = None
-    if start:
+    if start:  # hosts are locked before the account (as the job's last step locks them): no deadlock
         fit = placement.choose_host(zone, cpu_number=cpu, cpu_speed=speed, memory=memory,
                                     hypervisor=template.hypervisor, host_tags=_tags(offering.host_tags),
                                     disk_bytes=disk_bytes, wanted=host)
         vm.pod, vm.host, vm.state = fit.host.pod, fit.host, VmState.STARTING
     else:
         vm.pod = zone.pods.filter(ip_ranges__isnull=False).order_by("id").first()
+    _check_limits(owner, cpu, memory)
     vm.save()
     vm.instance_name = f"i-{owner.pk}-{vm.pk}-VM"
     vm.save(update_fields=["instance_name"])
@@ -256,7 +256,8 @@ def start_on_host(caller, vm: VirtualMachine, *, first: bool) -> VirtualMachine:
         if root.state != VolumeState.READY or driver.volume_info(root.pool.libvirt_name, root.volume_name) is None:
             base = primary.ensure_on_pool(vm.template, root.pool)
             if driver.volume_info(root.pool.libvirt_name, base.volume_name) is None:  # lost (Simulator, a wiped host)
-                TemplatePoolCopy.objects.filter(pk=base.pk).update(state=PoolCopyState.ERROR, error="missing")
+                TemplatePoolCopy.objects.filter(pk=base.pk, state=PoolCopyState.READY).update(
+                    state=PoolCopyState.ERROR, error="the base volume is missing on the host")
                 base = primary.ensure_on_pool(vm.template, root.pool)
             info = driver.clone_volume(root.pool.libvirt_name, base.volume_name, root.volume_name,
                                        capacity_bytes=root.size or None)
