@@ -117,7 +117,7 @@ test-sqlite: deps-run venv assets start-redis start-libvirtd
 doctor: venv
 	$(PY) manage.py doctor
 
-bench: venv start-redis start-postgres
+bench: venv start-redis start-postgres start-libvirtd
 	$(PY) bench/run.py
 
 clean:

@@ -1,6 +1,6 @@
 """Nubo benchmarks (`make bench` = `.venv/bin/python bench/run.py`).
 
-What it does, start to finish (about 1-2 minutes):
+What it does, start to finish (about 2-3 minutes):
 1. drops and re-creates a scratch PostgreSQL database (BENCH_DATABASE_URL, default
    postgresql://postgres@127.0.0.1:5432/nubo_bench; DATABASE_URL is deliberately NOT used, so a
    benchmark can never drop your real database), starts a private redis-server, migrates and
@@ -17,7 +17,11 @@ What it does, start to finish (about 1-2 minutes):
 5. downloads a 1 GiB image from a local HTTP server with storage.images.transfer.download and with
    curl, in alternating rounds (bench/download.py), and times registerTemplate until Ready against
    curl + qemu-img info (bench/register.py);
-6. prints a table and writes bench/results.json; stops every process and drops the database.
+6. deploys VMs in-process (bench/vms.py): deployVirtualMachine → Running on this machine's
+   qemu:///system against raw libvirt (qemu-img create -b + defineXML + create), 20 deploys through
+   2 worker threads on a Simulator host, and listVirtualMachines 500-row pages and their SQL
+   queries with 10 and with 10,000 VMs;
+7. prints a table and writes bench/results.json; stops every process and drops the database.
 
 Between 1 and 2 it also adds 1,000 Simulator hosts in-process through compute.services.add_host
 (bench/hosts.py, which counts the SQL queries of a 500-row listHosts page with 10 and with 1,000
@@ -373,6 +377,35 @@ def main() -> int:
                               note="baseline = curl -o + qemu-img info of the same file; ratio = our time / "
                                    f"baseline, median of {registered['rounds']} alternating rounds"))
 
+        say("vms: deploy vs raw libvirt, 20 parallel deploys, listVirtualMachines at 10,000 VMs")
+        vms = json.loads(run_step("vms", [sys.executable, "-m", "bench.vms"],
+                                  {**env, "BENCH_API_KEY": keys["api_key"], "BENCH_SECRET": keys["secret"]},
+                                  work).strip().splitlines()[-1])
+        deployed = vms["deploy"]
+        figures.append(figure("deployVirtualMachine → Running vs raw libvirt (qcow2 overlay + define + start)",
+                              deployed["ours_median"], "s", deployed["raw_median"], deployed["ratio"],
+                              note=f"median of {deployed['rounds']} alternating rounds, cached template, "
+                                   f"{deployed['emulation']} emulation, one other VM on the pod network (the first "
+                                   f"VM on it: {deployed['first_on_network_seconds']} s, libvirt restarts dnsmasq); "
+                                   "baseline = qemu-img create -b + defineXML + create (no config drive, no DHCP "
+                                   "lease); ratio = our time / raw time"))
+        parallel = vms["parallel"]
+        figures.append(figure("20 parallel deploys, 2 workers (Simulator)", parallel["total_seconds"], "s",
+                              note=f"2 threads (own DB connections) x {parallel['deploys'] // parallel['workers']} "
+                                   f"allocate + start_on_host each, test:///default; {parallel['failed']} failed"))
+        listed = vms["list"]
+        figures.append(figure(f"listVirtualMachines 500-row page at {listed['vms']:,} VMs",
+                              listed["latency_page1"]["median_ms"], "ms",
+                              note=f"in-process (django.test.Client), signed, listall=true, page 1, median of "
+                                   f"{listed['latency_page1']['runs']}; page 2 {listed['latency_page2']['median_ms']} "
+                                   f"ms; 10 VMs {listed['latency_10_vms_page1']['median_ms']} ms; SQL "
+                                   f"{listed['large']['sql_ms']} ms of it"))
+        q_small, q_large = listed["small"]["queries"], listed["large"]["queries"]
+        figures.append(figure(f"SQL queries per listVirtualMachines page: 10 vs {listed['vms']:,} VMs", q_large,
+                              "queries", q_small, q_large / q_small if q_small else None, 1.0,
+                              note=f"{listed['large']['rows']} rows (page 2: {listed['large_page2']['queries']} "
+                                   f"queries); target: the same count as with 10 VMs"))
+
         print()
         print_table(figures)
         if seeded["repeats"]:
@@ -383,6 +416,14 @@ def main() -> int:
             print("\nlistHosts queries that grow with the number of rows (N+1):")
             for rep in hosts["repeats"]:
                 print(f"  {rep}")
+        if vms["list"]["repeats"]:
+            print("\nlistVirtualMachines queries that grow with the number of rows (N+1):")
+            for rep in vms["list"]["repeats"]:
+                print(f"  {rep}")
+        if vms["parallel"]["errors"]:
+            print(f"\n{vms['parallel']['failed']} of the {vms['parallel']['deploys']} parallel deploys failed:")
+            for error in vms["parallel"]["errors"]:
+                print(f"  {error}")
         RESULTS.write_text(json.dumps({
             "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
@@ -397,6 +438,7 @@ def main() -> int:
             "listaccounts_queries_growing_with_rows": seeded["repeats"],
             "download": download,
             "register_to_ready": registered,
+            "vms": vms,
             **({"listhosts": {k: v for k, v in hosts.items() if k != "small_sql"},
                 "listhosts_sql_with_10_hosts": hosts["small_sql"]} if hosts else {}),
         }, indent=2) + "\n")
