@@ -393,8 +393,9 @@ def test_deploy_errors_show_the_services_sentence(sim, tenant_a, django_capture_
     response = posted(client, capture, "/client/instances/new", form_data(sim, step="deploy"))
     assert response.status_code == 200
     assert field_error(response, "id_name") == "A VM named web-1 already exists in zone z1; choose another name"
-    # more memory than the account may have: the limit's sentence, above the form
-    huge = ServiceOffering.objects.create(name="Huge", cpu_number=1, cpu_speed=500, memory=10 ** 7)
+    # more memory than the account may have (the host has room): the limit's sentence, above the form
+    config.set_value("max.account.memory", "256", scope="account", scope_uuid=str(tenant_a.account.uuid))
+    huge = ServiceOffering.objects.create(name="Huge", cpu_number=1, cpu_speed=500, memory=512)
     response = posted(client, capture, "/client/instances/new",
                       form_data(sim, name="big", offering=str(huge.uuid), step="deploy"))
     assert response.status_code == 200 and "big" not in VirtualMachine.objects.values_list("name", flat=True)
