@@ -344,44 +344,39 @@ def _dest_zones(caller, params) -> list[Zone]:
     return zones
 
 
+class _CopyImage(Command):
+    """copyTemplate / copyIso: the same use case; the subclasses name the command and its shapes."""
+
+    roles = ALL_ROLE_TYPES
+    is_async = True
+
+    def check(self, params):
+        services.require_manage(self.caller, params["id"], "copy")
+
+    def execute(self, params):
+        rows = services.copy(self.caller, params["id"], source_zone=params.get("sourcezoneid"),
+                             dest_zones=_dest_zones(self.caller, params))
+        return rows[0]
+
+
 @register
-class CopyTemplate(Command):
+class CopyTemplate(_CopyImage):
     name = "copyTemplate"
     description = "Copies a template from one zone to another."
     Params = CopyTemplateParams
     response = TemplateResponse
-    roles = ALL_ROLE_TYPES
-    is_async = True
     event = "TEMPLATE.COPY"
     instance_type = "Template"
 
-    def check(self, params):
-        services.require_manage(self.caller, params["id"], "copy")
-
-    def execute(self, params):
-        rows = services.copy(self.caller, params["id"], source_zone=params.get("sourcezoneid"),
-                             dest_zones=_dest_zones(self.caller, params))
-        return rows[0]
-
 
 @register
-class CopyIso(Command):
+class CopyIso(_CopyImage):
     name = "copyIso"
     description = "Copies an ISO from one zone to another."
     Params = CopyIsoParams
     response = IsoResponse
-    roles = ALL_ROLE_TYPES
-    is_async = True
     event = "ISO.COPY"
     instance_type = "Iso"
-
-    def check(self, params):
-        services.require_manage(self.caller, params["id"], "copy")
-
-    def execute(self, params):
-        rows = services.copy(self.caller, params["id"], source_zone=params.get("sourcezoneid"),
-                             dest_zones=_dest_zones(self.caller, params))
-        return rows[0]
 
 
 # -- extract ------------------------------------------------------------------------------------
@@ -405,40 +400,37 @@ class ExtractIsoParams(_ExtractParams):
     id = IsoId(required=True, help_text="the ID of the ISO file")
 
 
+class _ExtractImage(Command):
+    """extractTemplate / extractIso: the same use case; the subclasses name the command and its shapes."""
+
+    roles = ALL_ROLE_TYPES
+    is_async = True
+
+    def check(self, params):
+        services.check_extract(self.caller, params["id"])
+
+    def execute(self, params):
+        return services.extract(self.caller, params["id"], zone=params.get("zoneid"), mode=params["mode"])
+
+
 @register
-class ExtractTemplate(Command):
+class ExtractTemplate(_ExtractImage):
     name = "extractTemplate"
     description = "Extracts a template"
     Params = ExtractTemplateParams
     response = ExtractResponse
-    roles = ALL_ROLE_TYPES
-    is_async = True
     event = "TEMPLATE.EXTRACT"
     instance_type = "Template"
 
-    def check(self, params):
-        services.check_extract(self.caller, params["id"])
-
-    def execute(self, params):
-        return services.extract(self.caller, params["id"], zone=params.get("zoneid"), mode=params["mode"])
-
 
 @register
-class ExtractIso(Command):
+class ExtractIso(_ExtractImage):
     name = "extractIso"
     description = "Extracts an ISO"
     Params = ExtractIsoParams
     response = ExtractIsoResponse
-    roles = ALL_ROLE_TYPES
-    is_async = True
     event = "ISO.EXTRACT"
     instance_type = "Iso"
-
-    def check(self, params):
-        services.check_extract(self.caller, params["id"])
-
-    def execute(self, params):
-        return services.extract(self.caller, params["id"], zone=params.get("zoneid"), mode=params["mode"])
 
 
 # -- permissions --------------------------------------------------------------------------------
