@@ -6,7 +6,9 @@ class ComputeConfig(AppConfig):
     verbose_name = "Compute"
 
     def ready(self) -> None:
-        from . import commands, commands_instances, commands_network, commands_offerings, settings_defs, wizard  # noqa: F401  (API commands, settings)
+        # API commands and settings register themselves on import
+        from . import (commands, commands_console, commands_instances, commands_network,  # noqa: F401
+                       commands_offerings, settings_defs, wizard)
         from accounts.services import ACCOUNT_CLEANUP_HOOKS
         from storage.images.services import TEMPLATE_USERS_HOOKS
 

@@ -27,3 +27,10 @@ def expunge_destroyed_vms() -> int:
     if done:
         log.info("expunged %d destroyed VMs", done)
     return done
+
+
+def purge_console_tokens() -> int:
+    """Periodic: delete console tokens that expired unused a day ago (used ones stay on record)."""
+    from .console import purge_unused
+
+    return purge_unused()

@@ -451,3 +451,36 @@ class Nic(models.Model):
 
     class Meta:
         ordering = ["virtual_machine_id", "device_id"]
+
+
+class ConsoleSession(models.Model):
+    """One browser console connection, from the token the portal hands out to the end of the
+    websocket. The token itself is never stored: only its SHA-256 (`token_hash`). It is bound to
+    the VM, the VNC endpoint of the VM's host at issue time, the user and the page's origin, and
+    opens one connection (`connected` is set once) before `expires`. While connected the proxy
+    refreshes `last_seen`; an admin ends a session by setting `end_requested`, which the proxy
+    notices within seconds."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True)
+    virtual_machine = models.ForeignKey(VirtualMachine, on_delete=models.CASCADE, related_name="console_sessions")
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+")
+    vnc_host = models.CharField(max_length=255)
+    vnc_port = models.PositiveIntegerField()
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="console_sessions")
+    origin = models.CharField(max_length=255)
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField()
+    connected = models.DateTimeField(null=True, blank=True)
+    client_address = models.CharField(max_length=64, blank=True, default="")
+    last_seen = models.DateTimeField(null=True, blank=True)
+    end_requested = models.DateTimeField(null=True, blank=True)
+    ended = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["ended", "connected"])]
+
+    def __str__(self) -> str:
+        return f"console of {self.virtual_machine_id} for {self.user_id}"

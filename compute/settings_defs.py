@@ -1,5 +1,17 @@
 """Settings of the compute app (CloudStack's names where it has them)."""
+from urllib.parse import urlsplit
+
 from portal.config import Setting, define
+
+
+def _console_url(value: str) -> None:
+    if not value or value.startswith("/"):
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError("consoleproxy.url takes a path such as /client/console/websockify or a ws:// or wss:// "
+                         f"URL, not {value!r}")
+
 
 define(Setting("ping.interval", "Advanced", "Integer", 60,
                "Seconds between pings of every host by the monitoring job.", minimum=5, maximum=3600))
@@ -17,3 +29,13 @@ define(Setting("vm.allocation.algorithm", "Advanced", "String", "firstfitleastco
 define(Setting("allow.user.expunge.recover.vm", "Advanced", "Boolean", False,
                "Whether users (not only administrators) may expunge and recover their destroyed VMs.",
                scopes=("global", "account")))
+define(Setting("console.token.ttl", "Console Proxy", "Integer", 60,
+               "Seconds a console link (token) stays valid; each link opens one connection.", minimum=5, maximum=3600))
+define(Setting("consoleproxy.keepalive", "Console Proxy", "Integer", 20,
+               "Seconds between the console proxy's websocket pings and session checks, below common reverse "
+               "proxy idle timeouts (nginx: 60 s).", minimum=2, maximum=300))
+define(Setting("consoleproxy.url", "Console Proxy", "String", "",
+               "Where browsers reach the console proxy's websocket: empty for the portal's host name on the "
+               "proxy's own port (NUBO_CONSOLE_PORT, 6080), a path such as /client/console/websockify when a "
+               "reverse proxy serves it on the portal's origin, or a full ws:// or wss:// URL.",
+               validator=_console_url))

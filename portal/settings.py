@@ -2,7 +2,8 @@
 
 Everything that differs between machines comes from the environment:
 DATABASE_URL (default: SQLite under var/), REDIS_URL (default redis://127.0.0.1:6379/0),
-NUBO_SECRET_KEY (default: a random key created once under var/), NUBO_DEBUG.
+NUBO_SECRET_KEY (default: a random key created once under var/), NUBO_DEBUG, NUBO_CONSOLE_BIND,
+NUBO_BEHIND_PROXY.
 """
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ SECRET_KEY = _secret_key()
 DEBUG = os.environ.get("NUBO_DEBUG", "") == "1"
 ALLOWED_HOSTS = [h for h in os.environ.get("NUBO_ALLOWED_HOSTS", "*").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("NUBO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# Behind a TLS-terminating reverse proxy (docs/console.md): trust its X-Forwarded-Proto, so the
+# portal knows its own origin is https:// (console links are bound to the page's origin).
+if os.environ.get("NUBO_BEHIND_PROXY") == "1":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The console proxy (manage.py consoleproxy): where it listens; browsers reach it on the portal's
+# host name at this port unless the consoleproxy.url setting says otherwise.
+NUBO_CONSOLE_BIND = os.environ.get("NUBO_CONSOLE_BIND", "127.0.0.1:6080")
+NUBO_CONSOLE_PORT = int(os.environ.get("NUBO_CONSOLE_PORT", NUBO_CONSOLE_BIND.rpartition(":")[2] or "6080"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -342,6 +342,9 @@ CASES: dict[str, Case] = {
                                   bad={"virtualmachineid": "nope"}),
     "listVirtualMachinesMetrics": Case(ALL, lambda w, s: {"id": uid(s.vm)}, "virtualmachine", bad={"zoneid": "nope"},
                                        foreign="empty"),
+    # -- the browser console
+    "createConsoleEndpoint": Case(ALL, lambda w, s: {"virtualmachineid": uid(s.vm)}, "consoleendpoint",
+                                  bad={"virtualmachineid": "nope"}),
 }
 
 COMMANDS = sorted(CASES)
