@@ -2,7 +2,7 @@
 the instance pages, under /client/instances (every logged-in user, each seeing its VMs)."""
 from django.urls import path
 
-from . import views, views_instances
+from . import views, views_console, views_instances
 
 urlpatterns = [
     path("infrastructure", views.overview, name="infrastructure"),
@@ -40,5 +40,11 @@ urlpatterns = [
     path("instances/new", views_instances.instance_create, name="instance-new"),
     path("instances/<uuid:uuid>", views_instances.instance_detail, name="instance-detail"),
     path("instances/<uuid:uuid>/status", views_instances.instance_status, name="instance-status"),
+    path("instances/<uuid:uuid>/console", views_console.console_page, name="instance-console"),
+    path("instances/<uuid:uuid>/console/token", views_console.console_token, name="instance-console-token"),
     path("instances/<uuid:uuid>/<str:action>", views_instances.instance_action, name="instance-action"),
+    # the browser console: API links (createConsoleEndpoint) and the admins' active sessions
+    path("console/", views_console.console_link, name="console-page"),
+    path("console-sessions", views_console.console_sessions, name="console-sessions"),
+    path("console-sessions/<uuid:uuid>/end", views_console.console_session_end, name="console-session-end"),
 ]

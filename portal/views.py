@@ -52,6 +52,7 @@ NAVIGATION = (
     ("Users", "users", True),
     ("Events", "events", False),
     ("Async jobs", "jobs", False),
+    ("Console sessions", "console-sessions", True),
     ("My account", "my-account", False),
 )
 

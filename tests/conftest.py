@@ -13,6 +13,35 @@ def _eager_jobs(settings):
     settings.NUBO_JOBS_EAGER = True
 
 
+@pytest.fixture
+def threaded_jobs(monkeypatch):
+    """Jobs run in threads, as an RQ worker runs them beside a live server (browser tests, with
+    transactional_db); each closes its database connection; all are awaited at the end."""
+    import threading
+
+    from django.db import connection
+
+    from portal import jobs
+
+    workers: list[threading.Thread] = []
+
+    def worker(job_uuid) -> None:
+        def run():
+            try:
+                jobs.run(str(job_uuid))
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run, daemon=True)
+        workers.append(thread)
+        thread.start()
+
+    monkeypatch.setattr(jobs, "enqueue", worker)
+    yield workers
+    for thread in workers:
+        thread.join(60)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_settings_cache():
     """Each test rolls its database back; the process-local settings cache must forget too."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import re
-import threading
 from types import SimpleNamespace
 
 import pytest
@@ -368,8 +367,7 @@ def test_review_then_deploy_lands_on_the_running_vm(sim, tenant_a, django_captur
     assert "deployVirtualMachine succeeded" in body and "VM.CREATE" in body and "VM.START" in body
     assert f"ROOT-{vm.pk}" in body and "32.0 MiB" in body
     assert 'data-live="false"' in text(page)
-    assert re.search(r'<button type="button" class="secondary outline" disabled[^>]*>Console</button>', text(page))
-    assert "available with the console feature" in body
+    assert f'href="/client/instances/{vm.uuid}/console"' in text(page)  # "View console" while Running
 
 
 @pytest.mark.parametrize("answers, field, sentence", [
@@ -573,29 +571,12 @@ def _chromium():
 
 
 @pytest.mark.browser
-def test_deploy_stop_start_destroy_in_the_browser(live_server, transactional_db, tmp_path, monkeypatch):
+def test_deploy_stop_start_destroy_in_the_browser(live_server, transactional_db, tmp_path, threaded_jobs):
     sync_api = _chromium()
     bootstrap_cloud()
     make_account("tenant-a")
     sim = build_sim(tmp_path)
     second_zone(sim)
-    # Jobs run in a worker, not in the request: here a thread, as an RQ worker would.
-    from portal import jobs
-
-    workers: list[threading.Thread] = []
-
-    def worker(job_uuid) -> None:
-        def run():
-            try:
-                jobs.run(str(job_uuid))
-            finally:
-                connection.close()
-
-        thread = threading.Thread(target=run, daemon=True)
-        workers.append(thread)
-        thread.start()
-
-    monkeypatch.setattr(jobs, "enqueue", worker)
     expect = sync_api.expect
     expect.set_options(timeout=15_000)
     try:
@@ -640,7 +621,8 @@ def test_deploy_stop_start_destroy_in_the_browser(live_server, transactional_db,
                 expect(page.locator("#instance-ip")).to_have_text(RANGE)
                 expect(page.locator("#instance-volumes")).to_contain_text("ROOT-")
                 expect(page.locator("#instance-events")).to_contain_text("VM.START")
-                expect(page.get_by_role("button", name="Console")).to_be_disabled()
+                expect(page.get_by_role("button", name="View console")).to_have_attribute(
+                    "href", re.compile(r"/client/instances/[-0-9a-f]+/console$"))
                 page.screenshot(path=str(ARTIFACTS / "instance-running.png"), full_page=True)
 
                 page.get_by_role("button", name="Stop", exact=True).click()
@@ -661,7 +643,7 @@ def test_deploy_stop_start_destroy_in_the_browser(live_server, transactional_db,
             finally:
                 browser.close()
     finally:
-        for thread in workers:
+        for thread in threaded_jobs:
             thread.join(30)
     vm = VirtualMachine.objects.get(name="web-1")
     assert vm.state == VmState.DESTROYED
