@@ -21,7 +21,7 @@ TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/n
 PYTEST_ARGS ?=
 
 RUN_COMPONENTS := python node redis libvirt nfs images
-TEST_COMPONENTS := python node redis chromium postgres libvirt nfs images
+TEST_COMPONENTS := python node redis chromium nginx postgres libvirt nfs images
 
 export PYTHON
 

@@ -3,7 +3,7 @@
 #
 #   scripts/setup-system.sh [component ...]     (no argument: every component)
 #
-# Components: python node redis postgres chromium libvirt nfs images. Each has a function `component_<name>` that
+# Components: python node redis postgres chromium nginx libvirt nfs images. Each has a function `component_<name>` that
 # checks what is already there and calls `want` for the packages still needed; nothing is installed
 # when nothing is missing (no apt-get update either). As root, the missing packages are installed
 # with one `apt-get update` and one `apt-get install`; otherwise the script prints the command to run
@@ -16,7 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-ALL_COMPONENTS=(python node redis postgres chromium libvirt nfs images)
+ALL_COMPONENTS=(python node redis postgres chromium nginx libvirt nfs images)
 PACKAGES=()
 REASONS=()
 
@@ -66,6 +66,12 @@ component_chromium() {
     # Browser tests drive Debian's chromium with Playwright (executable_path=/usr/bin/chromium).
     [ -x /usr/bin/chromium ] || want "/usr/bin/chromium missing" chromium fonts-liberation
     [ -x /usr/bin/chromedriver ] || want "/usr/bin/chromedriver missing" chromium-driver
+}
+
+component_nginx() {
+    # The console tests go through a TLS reverse proxy on one origin (docs/console.md's nginx example):
+    # the tests run their own nginx with a private configuration; nothing here starts the system one.
+    [ -x /usr/sbin/nginx ] || want "nginx missing (reverse-proxy console tests)" nginx-light openssl
 }
 
 component_libvirt() {

@@ -4,70 +4,23 @@ host name from the config drive (both printed on its serial console), and stop, 
 and expunge act on the real domain, its disks and its DHCP lease."""
 from __future__ import annotations
 
-import secrets
-from types import SimpleNamespace
-
 import pytest
-from django.conf import settings
 
 from compute import networks
-from compute import services as compute_services
-from compute.drivers import DriverError, get_driver
-from compute.models import ServiceOffering, VirtualMachine, Zone
-from storage import services as storage_services
-from storage.images import builtin
-from storage.images import services as images
+from compute.drivers import get_driver
+from compute.models import VirtualMachine
 from storage.models import Volume
-from tests.factories import admin_user
+from tests.compute.kvm import QEMU, make_kvm_zone, remove_kvm_zone
 from tests.storage.test_builtin_images import BOOT_TIMEOUT_S, SerialConsole
 
-QEMU = "qemu:///system"
 pytestmark = pytest.mark.slow_qemu
 
 
 @pytest.fixture
 def kvm(cloud, tmp_path):
-    try:
-        with get_driver(QEMU) as driver:
-            driver.ping()
-    except DriverError as exc:
-        pytest.fail(f"{exc.message}\nThese tests need libvirtd: `make test` starts it.", pytrace=False)
-    built = builtin.build(settings.VAR_DIR / "images", cache_dir=settings.VAR_DIR / "cache" / "images")
-    admin = admin_user()
-    third = 200 + secrets.randbelow(50)
-    zone = compute_services.create_zone(admin, name="kz", dns1="8.8.8.8", internal_dns1="10.0.0.1")
-    Zone.objects.filter(pk=zone.pk).update(allocation_state="Enabled")
-    zone.refresh_from_db()
-    pod = compute_services.create_pod(admin, zone=zone, name="kp", gateway=f"10.{third}.3.1", netmask="255.255.255.0")
-    compute_services.create_vlan_ip_range(admin, pod=pod, gateway=f"10.{third}.3.1", netmask="255.255.255.0",
-                                          start_ip=f"10.{third}.3.100", end_ip=f"10.{third}.3.109")
-    cluster = compute_services.add_cluster(admin, zone=zone, pod=pod, name="kc", hypervisor="KVM")
-    host = compute_services.add_host(admin, zone=zone, pod=pod, cluster=cluster, url=QEMU)
-    pool = storage_services.create_storage_pool(admin, zone=zone, pod=pod, cluster=cluster, name="kpool",
-                                                url=f"file://{tmp_path}/primary")
-    storage_services.add_image_store(admin, zone=zone, name="ks", url=f"file://{tmp_path}/secondary")
-    image = built["images"]["template"]
-    row, = images.register(admin, is_iso=False, name="Tiny Linux", url=f"file://{image['path']}",
-                           zoneid=str(zone.uuid), format="QCOW2", hypervisor="KVM", is_public=True,
-                           check_url=False)
-    images.run_download(row.pk)
-    offering = ServiceOffering.objects.create(name="Tiny", display_text="tiny", cpu_number=1, cpu_speed=500,
-                                              memory=builtin.MIN_MEMORY_MIB)
-    yield SimpleNamespace(admin=admin, zone=zone, pod=pod, host=host, pool=pool, template=row.template,
-                          offering=offering)
-    with get_driver(QEMU) as driver:  # what a failed test left on the host (rows roll back, libvirt does not)
-        for vm in VirtualMachine.objects.filter(zone=zone):
-            try:
-                driver.stop_domain(vm.instance_name, force=True)
-                driver.undefine_domain(vm.instance_name)
-            except DriverError:
-                pass
-        driver.delete_network(networks.pod_network_spec(pod).name)
-        for info in driver.list_pools():
-            if info.spec.path.startswith(str(tmp_path)):
-                for volume in sorted(driver.list_volumes(info.spec.name), key=lambda v: not v.backing_path):
-                    driver.delete_volume(info.spec.name, volume.name)
-                driver.delete_pool(info.spec.name, force=True)
+    zone = make_kvm_zone(tmp_path)
+    yield zone
+    remove_kvm_zone(zone)
 
 
 def test_a_real_vm_boots_with_its_address_and_name_and_goes_away_cleanly(api, kvm):

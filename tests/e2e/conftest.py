@@ -11,7 +11,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from .procs import BIN, Backing, PrivateRedis, Proc, Stack, database_url, free_port, subprocess_env, wait_http
+from .procs import (BIN, Backing, PrivateRedis, Proc, Stack, database_url, free_port, subprocess_env, wait_http,
+                    wait_tcp)
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +49,29 @@ def server(backing):
             proc.stop()
 
 
+@pytest.fixture(scope="module")
+def console_proxy(backing):
+    """`manage.py consoleproxy` (as `make run` starts it) on a free port."""
+    port = free_port()
+    stack = Stack(base_url=f"ws://127.0.0.1:{port}")
+    try:
+        stack.procs.append(Proc("consoleproxy", [sys.executable, "manage.py", "consoleproxy", "--bind",
+                                                 f"127.0.0.1:{port}"], env=backing.env, log_dir=backing.work_dir))
+        wait_tcp(port, stack.procs)
+        stack.port = port
+        yield stack
+    finally:
+        for proc in stack.procs:
+            proc.stop()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """A failing end-to-end test shows the server processes' logs."""
     outcome = yield
     report = outcome.get_result()
     if report.failed:
-        for name in ("server", "stack"):
+        for name in ("server", "stack", "console_proxy"):
             stack = getattr(item, "funcargs", {}).get(name)
             if isinstance(stack, Stack):
                 report.sections.append((f"{name} process logs", stack.logs()))

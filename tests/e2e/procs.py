@@ -167,6 +167,21 @@ class Proc:
         return sorted(survivors)
 
 
+def wait_tcp(port: int, procs: list[Proc], timeout: float = 30.0) -> None:
+    """Wait until something accepts connections on 127.0.0.1:`port`; fail early when a process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in procs:
+            if not proc.alive():
+                raise RuntimeError(f"{proc.name} exited before port {port} opened\n" + "\n".join(p.describe() for p in procs))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout:g} s\n" + "\n".join(p.describe() for p in procs))
+
+
 def wait_http(url: str, procs: list[Proc], timeout: float = 30.0, status: int = 200) -> requests.Response:
     """Poll `url` until it answers `status`; fail early (with the logs) when a process died."""
     deadline = time.monotonic() + timeout
@@ -281,6 +296,7 @@ class Stack:
 
     base_url: str
     procs: list[Proc] = field(default_factory=list)
+    port: int = 0
 
     @property
     def api_url(self) -> str:
