@@ -1,6 +1,8 @@
 from django.contrib import admin
 
-from .models import Account, Domain, Role, RolePermission, User
+from portal.admin import ReadOnlyAdmin
+
+from .models import Account, Domain, ResourceLimit, Role, RolePermission, SSHKeyPair, User
 
 
 @admin.register(Domain)
@@ -45,3 +47,14 @@ class UserAdmin(admin.ModelAdmin):
     readonly_fields = ("uuid", "api_key", "last_login")
     exclude = ("password", "secret_key_encrypted")
     list_select_related = ("account__domain", "domain")
+
+
+@admin.register(SSHKeyPair)
+class SSHKeyPairAdmin(ReadOnlyAdmin):
+    list_display = ("name", "account", "fingerprint", "created")
+    search_fields = ("name", "fingerprint")
+
+
+@admin.register(ResourceLimit)
+class ResourceLimitAdmin(ReadOnlyAdmin):
+    list_display = ("resource_type", "account", "domain", "max")

@@ -1,6 +1,9 @@
 from django.contrib import admin
 
-from .models import ImageStore, OsCategory, OsType, StoragePool
+from portal.admin import ReadOnlyAdmin
+
+from .models import (ImageStore, OsCategory, OsType, StoragePool, Template, TemplatePermission, TemplatePoolCopy,
+                     TemplateZone, Volume)
 
 
 @admin.register(OsCategory)
@@ -12,20 +15,6 @@ class OsCategoryAdmin(admin.ModelAdmin):
 class OsTypeAdmin(admin.ModelAdmin):
     list_display = ("description", "category", "is_user_defined")
     list_filter = ("category",)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Storage is added, changed and removed through storage.services (API or UI), which act on
-    the hosts and the file systems too; the admin site only shows the rows."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(StoragePool)
@@ -40,3 +29,33 @@ class ImageStoreAdmin(ReadOnlyAdmin):
     list_display = ("name", "zone", "url", "protocol", "mount_path", "capacity_bytes", "used_bytes")
     list_filter = ("protocol", "zone")
     search_fields = ("name", "url")
+
+
+@admin.register(Template)
+class TemplateAdmin(ReadOnlyAdmin):
+    list_display = ("name", "format", "account", "is_public", "is_featured", "cross_zones", "created")
+    list_filter = ("format", "is_public", "is_featured")
+    search_fields = ("name", "url")
+
+
+@admin.register(TemplateZone)
+class TemplateZoneAdmin(ReadOnlyAdmin):
+    list_display = ("template", "zone", "state", "percent")
+    list_filter = ("state", "zone")
+
+
+@admin.register(TemplatePermission)
+class TemplatePermissionAdmin(ReadOnlyAdmin):
+    list_display = ("template", "account")
+
+
+@admin.register(TemplatePoolCopy)
+class TemplatePoolCopyAdmin(ReadOnlyAdmin):
+    list_display = ("template", "pool", "state")
+
+
+@admin.register(Volume)
+class VolumeAdmin(ReadOnlyAdmin):
+    list_display = ("name", "type", "virtual_machine", "pool", "size", "state")
+    list_filter = ("type", "state")
+    search_fields = ("name",)
