@@ -39,6 +39,10 @@ class VirtualMachineResponse(ResponseSerializer):
     templateid = Uuid(source="template.uuid", help_text="the ID of the template for the virtual machine")
     templatename = s.CharField(source="template.name", help_text="the name of the template")
     templatedisplaytext = s.CharField(source="template.display_text", help_text="the template's display text")
+    isoid = Uuid(source="iso.uuid", help_text="the ID of the ISO attached to the virtual machine")
+    isoname = s.CharField(source="iso.name", help_text="the name of the ISO attached to the virtual machine")
+    isodisplaytext = s.CharField(source="iso.display_text", help_text="an alternate display text of the ISO attached "
+                                                                      "to the virtual machine")
     serviceofferingid = Uuid(source="service_offering.uuid", help_text="the ID of the service offering")
     serviceofferingname = s.CharField(source="service_offering.name", help_text="the name of the service offering")
     cpunumber = s.IntegerField(source="cpu_number", help_text="the number of vCPUs of the virtual machine")
