@@ -347,6 +347,8 @@ CASES: dict[str, Case] = {
                       bad={"forced": "maybe"}),
     "detachIso": Case(ALL, lambda w, s: {"virtualmachineid": uid(s.iso_vm)}, "virtualmachine",
                       bad={"virtualmachineid": "nope"}),
+    "listVolumes": Case(ALL, lambda w, s: {"virtualmachineid": uid(s.iso_vm)}, "volume",
+                        bad={"virtualmachineid": "nope"}, foreign="empty"),
 }
 
 

@@ -164,7 +164,7 @@ def test_disk_offerings_and_isos_the_owner_may_not_use(api, iso_sim, tenant_a, t
 
 
 # -- data disks --------------------------------------------------------------------------------------
-def test_a_template_with_a_disk_offering_gets_a_data_disk_until_expunged(api, iso_sim, host, tenant_a):
+def test_a_template_with_a_disk_offering_gets_a_data_disk_until_expunged(api, iso_sim, host, tenant_a, tenant_b):
     a = api.as_(tenant_a)
     vm = deployed(a, iso_sim, diskofferingid=str(iso_sim.custom.uuid), size="2", name="with-data")
     assert "isoid" not in vm
@@ -179,6 +179,16 @@ def test_a_template_with_a_disk_offering_gets_a_data_disk_until_expunged(api, is
     assert drive(domain, "vdb").find("source").get("volume") == data.volume_name
     assert drive(domain, "vdb").find("boot") is None and drive(domain, "vda").find("boot").get("order") == "1"
     assert drive(domain, "hdd").find("source") is None and drive(domain, "hdd").find("boot") is None
+    listed = a("listVolumes", virtualmachineid=vm["id"]).inner
+    assert listed["count"] == 2
+    shown = {v["type"]: v for v in listed["volume"]}
+    assert (shown["DATADISK"]["id"], shown["DATADISK"]["size"], shown["DATADISK"]["deviceid"]) == (
+        str(data.uuid), 2 * GIB, 1)
+    assert (shown["DATADISK"]["diskofferingname"], shown["DATADISK"]["vmname"]) == ("any", "with-data")
+    assert shown["ROOT"]["templateid"] == str(iso_sim.template.uuid) and "storageid" not in shown["ROOT"]
+    assert api("listVolumes", id=str(data.uuid), listall="true").inner["volume"][0]["storageid"] == str(
+        iso_sim.pool.uuid)  # where it lives: root admins
+    assert api.as_(tenant_b)("listVolumes", virtualmachineid=vm["id"], listall="true").inner == {}
     account = tenant_a.account
     assert limits.count(account, "volume") == 2
     assert limits.count(account, "primary_storage") == root.size + 2 * GIB
@@ -187,6 +197,7 @@ def test_a_template_with_a_disk_offering_gets_a_data_disk_until_expunged(api, is
     assert api.job(api("destroyVirtualMachine", id=vm["id"], expunge="true"))["jobstatus"] == 1
     assert set(pool_volumes(host, iso_sim.pool)) <= {root.base.volume_name}  # the template's base stays
     assert limits.count(account, "volume") == 0 and limits.count(account, "primary_storage") == 0
+    assert a("listVolumes", virtualmachineid=vm["id"]).inner == {}
     assert StoragePool.objects.get(pk=iso_sim.pool.pk).allocated_bytes == 0
 
 
