@@ -9,19 +9,12 @@ from portal.api.listing import filter_by, keyword_filter
 from portal.api.registry import Command, ScopedListParams, register
 from portal.api.responses import SuccessResponse
 from portal.errors import InvalidParameterValue
+from storage.commands_images import IsoId, TemplateId
 from storage.models import Template
 
 from . import instances
 from .models import DiskOffering, Host, Pod, ServiceOffering, VirtualMachine, Zone
 from .responses_instances import VirtualMachineResponse
-
-
-def _templates(qs):
-    return qs.templates()
-
-
-def _isos(qs):
-    return qs.isos()
 
 
 def _vms(qs):
@@ -342,24 +335,28 @@ class ScaleVirtualMachine(_VmCommand):
                                                      details=_details(params.get("details")), event="VM.SCALE"))
 
 
-class RestoreParams(serializers.Serializer):
-    virtualmachineid = VmId(required=True, help_text="Virtual Machine ID")
-    templateid = P.Entity(Template, queryset_hook=_templates, help_text="an optional template Id to restore vm from")
-
-
-@register
-class RestoreVirtualMachine(_VmCommand):
-    name = "restoreVirtualMachine"
-    description = "Restore a VM to original template/ISO or new template/ISO"
-    Params = RestoreParams
-    event = "VM.RESTORE"
-    response_name = "restorevmresponse"
+class _VmByVirtualMachineIdCommand(_VmCommand):
+    """A VM command whose VM parameter is `virtualmachineid` (CloudStack's name on these)."""
 
     def check(self, params):
         instances.require_manage(self.caller, params["virtualmachineid"])
 
     def instance_of(self, params):
         return params["virtualmachineid"]
+
+
+class RestoreParams(serializers.Serializer):
+    virtualmachineid = VmId(required=True, help_text="Virtual Machine ID")
+    templateid = TemplateId(help_text="an optional template Id to restore vm from")
+
+
+@register
+class RestoreVirtualMachine(_VmByVirtualMachineIdCommand):
+    name = "restoreVirtualMachine"
+    description = "Restore a VM to original template/ISO or new template/ISO"
+    Params = RestoreParams
+    event = "VM.RESTORE"
+    response_name = "restorevmresponse"
 
     def execute(self, params):
         return self.answer(instances.restore(self.caller, params["virtualmachineid"],
@@ -394,23 +391,17 @@ class ListVirtualMachinesMetrics(ListVirtualMachines):
 
 # -- the ISO drive -----------------------------------------------------------------------------------
 class AttachIsoParams(serializers.Serializer):
-    id = P.Entity(Template, required=True, queryset_hook=_isos, help_text="the ID of the ISO file")
+    id = IsoId(required=True, help_text="the ID of the ISO file")
     virtualmachineid = VmId(required=True, help_text="the ID of the virtual machine")
     forced = P.Boolean(help_text="If true, the ISO attached already is replaced (else attaching is refused)")
 
 
 @register
-class AttachIso(_VmCommand):
+class AttachIso(_VmByVirtualMachineIdCommand):
     name = "attachIso"
     description = "Attaches an ISO to a virtual machine."
     Params = AttachIsoParams
     event = "ISO.ATTACH"
-
-    def check(self, params):
-        instances.require_manage(self.caller, params["virtualmachineid"])
-
-    def instance_of(self, params):
-        return params["virtualmachineid"]
 
     def execute(self, params):
         return self.answer(instances.attach_iso(self.caller, params["virtualmachineid"], params["id"],
@@ -422,7 +413,7 @@ class DetachIsoParams(serializers.Serializer):
 
 
 @register
-class DetachIso(AttachIso):
+class DetachIso(_VmByVirtualMachineIdCommand):
     name = "detachIso"
     description = "Detaches any ISO file (if any) currently attached to a virtual machine."
     Params = DetachIsoParams

@@ -79,18 +79,14 @@ class VirtualMachineResponse(ResponseSerializer):
         for vm in rows:
             vm._nics = by_vm.get(vm.pk, [])
 
-    def _root(self) -> bool:
-        caller = self.context.get("caller")
-        return caller is not None and caller.account.type == 1
-
     def get_instancename(self, obj) -> str | None:
-        return obj.instance_name if self._root() else None
+        return obj.instance_name if self.for_root_admin() else None
 
     def get_hostid(self, obj) -> str | None:
-        return str(obj.host.uuid) if self._root() and obj.host_id else None
+        return str(obj.host.uuid) if self.for_root_admin() and obj.host_id else None
 
     def get_hostname(self, obj) -> str | None:
-        return obj.host.name if self._root() and obj.host_id else None
+        return obj.host.name if self.for_root_admin() and obj.host_id else None
 
     def get_hypervisor(self, obj) -> str:
         return obj.host.hypervisor if obj.host_id else obj.template.hypervisor or "KVM"

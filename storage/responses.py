@@ -256,18 +256,14 @@ class VolumeResponse(ResponseSerializer):
     created = DateTime(help_text="the date the disk volume was created")
     tags = s.SerializerMethodField(help_text="the list of resource tags associated")
 
-    def _root(self) -> bool:
-        caller = self.context.get("caller")
-        return caller is not None and caller.account.type == 1
-
     def get_storageid(self, obj) -> str | None:
-        return str(obj.pool.uuid) if self._root() and obj.pool_id else None
+        return str(obj.pool.uuid) if self.for_root_admin() and obj.pool_id else None
 
     def get_storage(self, obj) -> str | None:
-        return obj.pool.name if self._root() and obj.pool_id else None
+        return obj.pool.name if self.for_root_admin() and obj.pool_id else None
 
     def get_path(self, obj) -> str | None:
-        return (obj.path or None) if self._root() else None
+        return (obj.path or None) if self.for_root_admin() else None
 
     def get_storagetype(self, obj) -> str:
         return "shared"
