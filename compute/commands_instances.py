@@ -9,20 +9,17 @@ from portal.api.listing import filter_by, keyword_filter
 from portal.api.registry import Command, ScopedListParams, register
 from portal.api.responses import SuccessResponse
 from portal.errors import InvalidParameterValue
+from storage.commands_images import IsoId, TemplateId
 from storage.models import Template
 
 from . import instances
-from .models import Host, Pod, ServiceOffering, VirtualMachine, Zone
+from .models import DiskOffering, Host, Pod, ServiceOffering, VirtualMachine, Zone
 from .responses_instances import VirtualMachineResponse
-
-
-def _templates(qs):
-    return qs.templates()
 
 
 def _vms(qs):
     return qs.filter(removed__isnull=True).select_related("account__domain", "zone", "host", "template__os_type",
-                                                         "service_offering")
+                                                         "service_offering", "iso")
 
 
 def VmId(**kwargs):  # noqa: N802 - a parameter factory
@@ -38,7 +35,8 @@ def _details(value) -> dict[str, str]:
 class DeployVirtualMachineParams(serializers.Serializer):
     zoneid = P.Entity(Zone, required=True, help_text="availability zone for the virtual machine")
     serviceofferingid = P.Entity(ServiceOffering, required=True, help_text="the ID of the service offering")
-    templateid = P.Entity(Template, required=True, queryset_hook=_templates, help_text="the ID of the template")
+    templateid = P.Entity(Template, required=True, help_text="the ID of the template, or of a bootable ISO to install "
+                                                             "from (then diskofferingid sizes the root disk)")
     name = P.String(max_length=63, help_text="host name for the virtual machine")
     displayname = P.String(help_text="an optional user generated name for the virtual machine")
     group = P.String(help_text="an optional group for the virtual machine")
@@ -53,8 +51,10 @@ class DeployVirtualMachineParams(serializers.Serializer):
     networkids = P.List(help_text="list of network ids (the zone's guest network)")
     account = P.String(help_text="an optional account for the virtual machine; must be used with domainId")
     domainid = P.Uuid(help_text="an optional domainId for the virtual machine")
-    diskofferingid = P.Uuid(help_text="data disks are not supported yet")
-    hypervisor = P.String(help_text="the hypervisor (KVM)")
+    diskofferingid = P.Entity(DiskOffering, help_text="the ID of the disk offering: with a template, of a data disk "
+                                                      "(DATADISK); with an ISO, of the root disk (required)")
+    size = P.Long(help_text="the disk size in GiB, for a customized disk offering")
+    hypervisor = P.String(help_text="the hypervisor (KVM); for an ISO, where the VM may run")
 
 
 @register
@@ -71,8 +71,6 @@ class DeployVirtualMachine(Command):
     cmd_class = "org.apache.cloudstack.api.command.user.vm.DeployVMCmd"
 
     def create(self, params):
-        if params.get("diskofferingid"):
-            raise InvalidParameterValue("Data disks are not supported yet; deploy without diskofferingid")
         owner = resolve_owner(self.caller, params, command=self.name)
         offering = params["serviceofferingid"]
         if not ServiceOffering.objects.usable_by(owner).filter(pk=offering.pk).exists():
@@ -84,6 +82,7 @@ class DeployVirtualMachine(Command):
             name=params.get("name"), display_name=params.get("displayname"), group=params.get("group"),
             keypairs=keypairs, user_data=params.get("userdata"), ip_address=params.get("ipaddress"),
             host=params.get("hostid"), root_disk_size=params.get("rootdisksize"),
+            disk_offering=params.get("diskofferingid"), size=params.get("size"), hypervisor=params.get("hypervisor"),
             start=params.get("startvm") is not False, details=_details(params.get("details")), method=method)
 
     def execute(self, params):
@@ -100,6 +99,7 @@ class ListVirtualMachinesParams(ScopedListParams):
     state = P.String(help_text="state of the virtual machine")
     zoneid = P.Entity(Zone, help_text="the availability zone ID")
     templateid = P.Uuid(help_text="list vms by template")
+    isoid = P.Uuid(help_text="list vms by the ISO attached to them")
     serviceofferingid = P.Uuid(help_text="list by the service offering")
     hostid = P.Entity(Host, help_text="the host ID (root admins)")
     podid = P.Entity(Pod, help_text="the pod ID (root admins)")
@@ -121,8 +121,8 @@ class ListVirtualMachines(Command):
         qs = _vms(VirtualMachine.objects.all())
         qs = apply_list_scope(qs, self.caller, params, command=self.name)
         qs = filter_by(qs, params, id="uuid", ids="uuid__in", name="name", state="state__iexact", zoneid="zone",
-                       templateid="template__uuid", serviceofferingid="service_offering__uuid", hostid="host",
-                       podid="pod", groupid="group", keypair="keypairs__contains")
+                       templateid="template__uuid", isoid="iso__uuid", serviceofferingid="service_offering__uuid",
+                       hostid="host", podid="pod", groupid="group", keypair="keypairs__contains")
         return keyword_filter(qs, params.get("keyword"), "name", "display_name", "state")
 
 
@@ -335,24 +335,28 @@ class ScaleVirtualMachine(_VmCommand):
                                                      details=_details(params.get("details")), event="VM.SCALE"))
 
 
-class RestoreParams(serializers.Serializer):
-    virtualmachineid = VmId(required=True, help_text="Virtual Machine ID")
-    templateid = P.Entity(Template, queryset_hook=_templates, help_text="an optional template Id to restore vm from")
-
-
-@register
-class RestoreVirtualMachine(_VmCommand):
-    name = "restoreVirtualMachine"
-    description = "Restore a VM to original template/ISO or new template/ISO"
-    Params = RestoreParams
-    event = "VM.RESTORE"
-    response_name = "restorevmresponse"
+class _VmByVirtualMachineIdCommand(_VmCommand):
+    """A VM command whose VM parameter is `virtualmachineid` (CloudStack's name on these)."""
 
     def check(self, params):
         instances.require_manage(self.caller, params["virtualmachineid"])
 
     def instance_of(self, params):
         return params["virtualmachineid"]
+
+
+class RestoreParams(serializers.Serializer):
+    virtualmachineid = VmId(required=True, help_text="Virtual Machine ID")
+    templateid = TemplateId(help_text="an optional template Id to restore vm from")
+
+
+@register
+class RestoreVirtualMachine(_VmByVirtualMachineIdCommand):
+    name = "restoreVirtualMachine"
+    description = "Restore a VM to original template/ISO or new template/ISO"
+    Params = RestoreParams
+    event = "VM.RESTORE"
+    response_name = "restorevmresponse"
 
     def execute(self, params):
         return self.answer(instances.restore(self.caller, params["virtualmachineid"],
@@ -383,3 +387,37 @@ class ListVirtualMachinesMetrics(ListVirtualMachines):
     name = "listVirtualMachinesMetrics"
     description = "Lists VM metrics"
     response = VirtualMachineMetricsResponse
+
+
+# -- the ISO drive -----------------------------------------------------------------------------------
+class AttachIsoParams(serializers.Serializer):
+    id = IsoId(required=True, help_text="the ID of the ISO file")
+    virtualmachineid = VmId(required=True, help_text="the ID of the virtual machine")
+    forced = P.Boolean(help_text="If true, the ISO attached already is replaced (else attaching is refused)")
+
+
+@register
+class AttachIso(_VmByVirtualMachineIdCommand):
+    name = "attachIso"
+    description = "Attaches an ISO to a virtual machine."
+    Params = AttachIsoParams
+    event = "ISO.ATTACH"
+
+    def execute(self, params):
+        return self.answer(instances.attach_iso(self.caller, params["virtualmachineid"], params["id"],
+                                                forced=bool(params.get("forced"))))
+
+
+class DetachIsoParams(serializers.Serializer):
+    virtualmachineid = VmId(required=True, help_text="The ID of the virtual machine")
+
+
+@register
+class DetachIso(_VmByVirtualMachineIdCommand):
+    name = "detachIso"
+    description = "Detaches any ISO file (if any) currently attached to a virtual machine."
+    Params = DetachIsoParams
+    event = "ISO.DETACH"
+
+    def execute(self, params):
+        return self.answer(instances.detach_iso(self.caller, params["virtualmachineid"]))

@@ -1,6 +1,7 @@
 """Instance UI forms. The deploy form offers, section by section, what the caller may deploy with
-(zones it sees, templates Ready in the chosen zone, offerings its account may use, its SSH key
-pairs) and turns the answers into deployVirtualMachine's parameters. It checks shape only; the
+(zones it sees, templates and bootable ISOs Ready in the chosen zone, service and disk offerings
+its account may use, its SSH key pairs) and turns the answers into deployVirtualMachine's
+parameters. It checks shape only; the
 rules (name syntax and uniqueness, capacity, limits, user data) live in compute.instances, whose
 sentences `add_service_error` puts next to the field they are about."""
 from __future__ import annotations
@@ -9,14 +10,15 @@ import base64
 from typing import Any
 
 from django import forms
+from django.db.models import Case, Value, When
 
 from accounts.forms import ServiceForm
 from accounts.models import SSHKeyPair
 from portal.errors import ApiError
-from storage.models import DownloadState, Template, TemplateZone
+from storage.models import DownloadState, ImageFormat, Template, TemplateZone
 
 from .instances import USERDATA_POST_MAX
-from .models import GuestNetwork, ServiceOffering, VlanIpRange, Zone
+from .models import DiskOffering, GuestNetwork, ServiceOffering, VlanIpRange, Zone
 
 
 class InstanceSearchForm(forms.Form):
@@ -28,13 +30,26 @@ def deploy_zones(caller):
     return Zone.objects.visible_to(caller).order_by("name", "id")
 
 
-def ready_templates(caller, zone: Zone | None):
-    """Templates (not ISOs) the caller may use that are Ready in `zone`."""
+def ready_images(caller, zone: Zone | None):
+    """Templates, then bootable ISOs, the caller may use that are Ready in `zone`."""
     if zone is None:
         return Template.objects.none()
     ready = TemplateZone.objects.filter(zone=zone, state=DownloadState.DOWNLOADED).values("template_id")
-    return (Template.objects.visible_to(caller).templates().filter(pk__in=ready)
-            .select_related("os_type").order_by("-is_featured", "name", "id"))
+    isos_last = Case(When(format=ImageFormat.ISO, then=Value(1)), default=Value(0))
+    return (Template.objects.visible_to(caller).filter(pk__in=ready).exclude(format=ImageFormat.ISO, bootable=False)
+            .select_related("os_type").order_by(isos_last, "-is_featured", "name", "id"))
+
+
+def deploy_disk_offerings(caller):
+    """Disk offerings the caller's account may use that are shown to users."""
+    return DiskOffering.objects.usable_by(caller.account).filter(display_offering=True).order_by("sort_key", "name",
+                                                                                                 "id")
+
+
+def disk_offering_label(offering: DiskOffering) -> str:
+    if offering.customized:
+        return f"{offering.name} — custom: choose {offering.min_size}–{offering.max_size} GiB"
+    return f"{offering.name} — {offering.disk_size} GiB"
 
 
 def deploy_offerings(caller):
@@ -57,7 +72,7 @@ def offering_label(offering: ServiceOffering) -> str:
 def template_label(template: Template) -> str:
     os_name = template.os_type.description if template.os_type_id else ""
     label = f"{template.name} — {os_name}" if os_name else template.name
-    return label + (" (featured)" if template.is_featured else "")
+    return ("ISO: " if template.is_iso else "") + label + (" (featured)" if template.is_featured else "")
 
 
 def guest_network(zone: Zone | None) -> dict[str, Any] | None:
@@ -77,6 +92,12 @@ class DeployForm(ServiceForm):
     """deployVirtualMachine from the UI, for the caller's own account."""
 
     service_error_fields = (  # the first phrase found names the field
+        ("needs a disk offering", "disk_offering"),
+        ("give size", "disk_size"),
+        ("leave out size", "disk_size"),
+        ("gib is outside the range", "disk_size"),
+        ("disk offering", "disk_offering"),
+        ("iso ", "template"),
         ("ssh key pair", "keypair"),
         ("keypair", "keypair"),
         ("user data", "user_data"),
@@ -95,12 +116,17 @@ class DeployForm(ServiceForm):
     )
 
     zone = forms.ChoiceField(label="Zone")
-    template = forms.ChoiceField(label="Template")
+    template = forms.ChoiceField(label="Template or ISO")
     offering = forms.ChoiceField(label="Service offering")
     cpu_number = forms.IntegerField(label="vCPUs", required=False, min_value=1, max_value=1024,
                                     help_text="Custom offerings only")
     memory = forms.IntegerField(label="Memory (MiB)", required=False, min_value=1, max_value=16 * 1024 * 1024,
                                 help_text="Custom offerings only")
+    disk_offering = forms.ChoiceField(label="Disk offering", required=False,
+                                      help_text="With a template: a data disk besides the root disk (optional). "
+                                                "With an ISO: the size of the blank disk it installs onto.")
+    disk_size = forms.IntegerField(label="Disk size (GiB)", required=False, min_value=1, max_value=1024 * 1024,
+                                   help_text="Custom disk offerings only")
     keypair = forms.ChoiceField(label="SSH key pair", required=False,
                                 help_text="Its public key is put into the VM (cloud-init) at the first boot")
     user_data = forms.CharField(label="User data", required=False, strip=False,
@@ -124,13 +150,16 @@ class DeployForm(ServiceForm):
         self.current_zone = next((z for z in self.zones if str(z.uuid) == wanted), None)
         if self.current_zone is None and not self.is_bound:
             self.current_zone = self._default_zone()
-        self.templates = list(ready_templates(caller, self.current_zone))
+        self.templates = list(ready_images(caller, self.current_zone))
         self.offerings = list(deploy_offerings(caller))
+        self.disk_offerings = list(deploy_disk_offerings(caller))
         self.keypairs = list(SSHKeyPair.objects.filter(account=caller.account).order_by("name", "id"))
         self.fields["zone"].choices = [(str(z.uuid), z.name + ("" if z.allocation_state == "Enabled" else
                                                                 " (disabled)")) for z in self.zones]
         self.fields["template"].choices = [(str(t.uuid), template_label(t)) for t in self.templates]
         self.fields["offering"].choices = [(str(o.uuid), offering_label(o)) for o in self.offerings]
+        self.fields["disk_offering"].choices = [("", "None (no data disk)")] + [
+            (str(o.uuid), disk_offering_label(o)) for o in self.disk_offerings]
         self.fields["keypair"].choices = [("", "No key pair")] + [(k.name, k.name) for k in self.keypairs]
         if self.current_zone is not None and not self.is_bound:
             self.initial["zone"] = str(self.current_zone.uuid)
@@ -141,10 +170,14 @@ class DeployForm(ServiceForm):
         """Does the caller have a custom offering (vCPUs and memory chosen at deployment)?"""
         return any(not (o.cpu_number and o.memory) for o in self.offerings)
 
+    @property
+    def has_custom_disk(self) -> bool:
+        return any(o.customized for o in self.disk_offerings)
+
     def _default_zone(self) -> Zone | None:
-        """The first zone with a template the caller may deploy; else the first zone."""
+        """The first zone with a template or ISO the caller may deploy; else the first zone."""
         for zone in self.zones:
-            if ready_templates(self.caller, zone).exists():
+            if ready_images(self.caller, zone).exists():
                 return zone
         return self.zones[0] if self.zones else None
 
@@ -165,6 +198,12 @@ class DeployForm(ServiceForm):
             for name, what in (("cpu_number", "the number of vCPUs"), ("memory", "the memory")):
                 if data.get(name) is None and name not in self.errors:
                     self.add_error(name, f"Service offering {offering.name} is custom: give {what}")
+        template, disk_offering = self.chosen_template(), self.chosen_disk_offering()
+        if template is not None and template.is_iso and disk_offering is None and "disk_offering" not in self.errors:
+            self.add_error("disk_offering", f"ISO {template.name} installs onto a blank disk: choose its disk offering")
+        if disk_offering is not None and disk_offering.customized and data.get("disk_size") is None \
+                and "disk_size" not in self.errors:
+            self.add_error("disk_size", f"Disk offering {disk_offering.name} is custom: give the size")
         return data
 
     def service_error_field(self, exc: ApiError) -> str | None:
@@ -183,6 +222,9 @@ class DeployForm(ServiceForm):
     def chosen_template(self) -> Template | None:
         return self._chosen(self.templates, "template")
 
+    def chosen_disk_offering(self) -> DiskOffering | None:
+        return self._chosen(self.disk_offerings, "disk_offering")
+
     def api_data(self) -> dict[str, str]:
         """The raw parameters of deployVirtualMachine, as a client would send them."""
         data = self.cleaned_data
@@ -199,6 +241,11 @@ class DeployForm(ServiceForm):
         if offering is not None and not (offering.cpu_number and offering.memory):
             raw["details[0].cpuNumber"] = str(data["cpu_number"])
             raw["details[0].memory"] = str(data["memory"])
+        disk_offering = self.chosen_disk_offering()
+        if disk_offering is not None:
+            raw["diskofferingid"] = str(disk_offering.uuid)
+            if disk_offering.customized:
+                raw["size"] = str(data["disk_size"])
         return raw
 
     def review_rows(self) -> list[tuple[str, str]]:
@@ -212,9 +259,9 @@ class DeployForm(ServiceForm):
         lines = user_data.count("\n") + (0 if user_data.endswith("\n") else 1) if user_data else 0
         return [
             ("Zone", self.current_zone.name if self.current_zone else "—"),
-            ("Template", template_label(template) if template else "—"),
+            ("ISO" if template and template.is_iso else "Template", template_label(template) if template else "—"),
             ("Service offering", sizes),
-            ("Disk", "The template's root disk" + (f" ({_gib(template.size)})" if template and template.size else "")),
+            ("Disk", self._disk_text(template)),
             ("Network", f"{self.network['name']} ({self.network['type']})" if self.network else "—"),
             ("SSH key pair", data["keypair"] or "None"),
             ("User data", f"{lines} line{'s' if lines != 1 else ''}, {len(user_data.encode())} bytes"
@@ -222,6 +269,18 @@ class DeployForm(ServiceForm):
             ("Name", data["name"].strip() or "Made up by Nubo (VM-…)"),
             ("Display name", data["display_name"].strip() or "The name"),
         ]
+
+
+    def _disk_text(self, template: Template | None) -> str:
+        disk_offering = self.chosen_disk_offering()
+        size = ""
+        if disk_offering is not None:
+            gib = self.cleaned_data.get("disk_size") if disk_offering.customized else disk_offering.disk_size
+            size = f"{gib} GiB (disk offering {disk_offering.name})"
+        if template is not None and template.is_iso:
+            return f"A blank {size} root disk; the VM boots from the ISO to install onto it"
+        root = "The template's root disk" + (f" ({_gib(template.size)})" if template and template.size else "")
+        return root + (f", and a blank {size} data disk" if size else "")
 
 
 def _gib(size: int) -> str:

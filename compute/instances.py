@@ -18,6 +18,7 @@ import logging
 import re
 import secrets
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import transaction
@@ -30,7 +31,7 @@ from compute import networks, placement
 from compute import services as compute_services
 from compute.choices import VM_TRANSITIONS, AlertType, Hypervisor, VmState
 from compute.drivers import DiskSpec, DomainSpec, DriverError, DriverNotFound, NicSpec
-from compute.models import Host, Nic, ServiceOffering, VirtualMachine, Zone
+from compute.models import DiskOffering, Host, Nic, ServiceOffering, VirtualMachine, Zone
 from portal import config, events
 from portal.errors import ApiError, InvalidParameterValue, PermissionDenied, ResourceUnavailable
 
@@ -115,38 +116,87 @@ def _sizes(offering: ServiceOffering, details: dict[str, str]) -> tuple[int, int
 
 
 # -- deploy ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DiskPlan:
+    """A volume a deploy makes: the root disk (a clone of `template`'s base, or blank) or a data disk."""
+
+    type: str  # ROOT | DATADISK
+    size: int  # bytes
+    template: object = None  # storage.models.Template the root disk is cloned from; None: a blank disk
+    disk_offering: DiskOffering | None = None
+
+
+def check_image(owner, image, zone: Zone) -> None:
+    """A template or ISO the owner may use (its users see it), Ready in `zone`."""
+    from storage.models import DownloadState, Template, TemplateZone
+
+    if not Template.objects.usable_by(owner).filter(pk=image.pk).exists():
+        raise InvalidParameterValue(f"{image.kind_title} {image.name} is not available to account {owner.name}")
+    if not TemplateZone.objects.filter(template=image, zone=zone, state=DownloadState.DOWNLOADED).exists():
+        raise InvalidParameterValue(f"{image.kind_title} {image.name} is not ready in zone {zone.name}; wait until its "
+                                    f"download is complete")
+
+
+def plan_disks(owner, template, *, root_disk_size: int | None = None, disk_offering: DiskOffering | None = None,
+               size: int | None = None) -> list[DiskPlan]:
+    """The volumes of a new VM. From a template: a clone of it (at least rootdisksize GiB), plus a
+    blank data disk when a disk offering is given. From an ISO: a blank root disk of the disk
+    offering's size, the ISO in the CD-ROM drive to install from."""
+    from compute.offerings import disk_size_bytes
+
+    if disk_offering is not None and not DiskOffering.objects.usable_by(owner).filter(pk=disk_offering.pk).exists():
+        raise InvalidParameterValue(f"Disk offering {disk_offering.name} is not available to account {owner.name}")
+    if template.is_iso:
+        if not template.bootable:
+            raise InvalidParameterValue(f"ISO {template.name} is not bootable, so a VM cannot be installed from it; "
+                                        f"deploy from a template and attach the ISO (attachIso)")
+        if disk_offering is None:
+            raise InvalidParameterValue(f"Deploying from ISO {template.name} needs a disk offering for the VM's root "
+                                        f"disk: give diskofferingid")
+        if root_disk_size is not None:
+            raise InvalidParameterValue(f"rootdisksize applies to templates: the root disk of a VM installed from ISO "
+                                        f"{template.name} has the disk offering's size (size, for a customized one)")
+        return [DiskPlan("ROOT", disk_size_bytes(disk_offering, size), disk_offering=disk_offering)]
+    template_bytes = template.size or 0
+    if root_disk_size is not None and root_disk_size << 30 < template_bytes:
+        raise InvalidParameterValue(f"rootdisksize {root_disk_size} GiB is smaller than template {template.name} "
+                                    f"({template_bytes / (1 << 30):.2f} GiB)")
+    disks = [DiskPlan("ROOT", max(template_bytes, (root_disk_size or 0) << 30), template=template)]
+    if disk_offering is not None:
+        disks.append(DiskPlan("DATADISK", disk_size_bytes(disk_offering, size), disk_offering=disk_offering))
+    elif size is not None:
+        raise InvalidParameterValue("size is the size of a data disk: give diskofferingid too")
+    return disks
+
+
 def allocate(caller, *, owner, zone: Zone, offering: ServiceOffering, template, name: str | None = None,
              display_name: str | None = None, group: str | None = None, keypairs: list[str] | None = None,
              user_data: str | None = None, ip_address: str | None = None, host: Host | None = None,
-             root_disk_size: int | None = None, start: bool = True, details: dict | None = None,
+             root_disk_size: int | None = None, disk_offering: DiskOffering | None = None, size: int | None = None,
+             hypervisor: str | None = None, start: bool = True, details: dict | None = None,
              method: str = "GET") -> VirtualMachine:
     """deployVirtualMachine's synchronous part (inside the request's transaction): everything is
-    checked and taken here, so the job only has to build it."""
-    from storage.models import DownloadState, TemplateZone, Volume
+    checked and taken here, so the job only has to build it. `template` may be an ISO (then
+    `disk_offering` sizes the blank root disk); with a template, `disk_offering` adds a data disk."""
+    from storage.models import Volume
 
     if zone.allocation_state != "Enabled" and caller.account.type != 1:
         raise InvalidParameterValue(f"Zone {zone.name} is disabled")
-    if template.is_iso:
-        raise InvalidParameterValue("Deploying from an ISO is not supported yet; give a template")
-    if not TemplateZone.objects.filter(template=template, zone=zone, state=DownloadState.DOWNLOADED).exists():
-        raise InvalidParameterValue(f"Template {template.name} is not ready in zone {zone.name}")
+    check_image(owner, template, zone)
+    disks = plan_disks(owner, template, root_disk_size=root_disk_size, disk_offering=disk_offering, size=size)
     if host is not None and caller.account.type != 1:
         raise PermissionDenied("Only a root admin may choose the host")
     if host is not None and host.zone_id != zone.pk:
         raise InvalidParameterValue(f"Host {host.name} is not in zone {zone.name}")
     cpu, speed, memory = _sizes(offering, details or {})
-    template_bytes = template.size or 0
-    disk_bytes = max(template_bytes, (root_disk_size or 0) << 30)
-    if root_disk_size is not None and root_disk_size << 30 < template_bytes:
-        raise InvalidParameterValue(f"rootdisksize {root_disk_size} GiB is smaller than template {template.name} "
-                                    f"({template_bytes / (1 << 30):.2f} GiB)")
+    disk_bytes = sum(d.size for d in disks)
     user_data = userdata_value(user_data, method)
     names = list(dict.fromkeys(keypairs or []))
     if names:
         _check_keypairs(owner, names)
-    vm = VirtualMachine(account=owner, zone=zone, template=template, service_offering=offering,
-                        cpu_number=cpu, cpu_speed=speed, memory=memory, group=group or "", user_data=user_data,
-                        keypairs=names, vnc_password=crypto.encrypt(secrets.token_urlsafe(6)[:8]))
+    vm = VirtualMachine(account=owner, zone=zone, template=template, iso=template if template.is_iso else None,
+                        service_offering=offering, cpu_number=cpu, cpu_speed=speed, memory=memory, group=group or "",
+                        user_data=user_data, keypairs=names, vnc_password=crypto.encrypt(secrets.token_urlsafe(6)[:8]))
     vm.name = hostname_value(name, str(vm.uuid))
     vm.display_name = display_name or vm.name
     if VirtualMachine.objects.filter(zone=zone, name__iexact=vm.name, removed__isnull=True).exists():
@@ -154,22 +204,28 @@ def allocate(caller, *, owner, zone: Zone, offering: ServiceOffering, template, 
     fit = None
     if start:  # hosts are locked before the account (as the job's last step locks them): no deadlock
         fit = placement.choose_host(zone, cpu_number=cpu, cpu_speed=speed, memory=memory,
-                                    hypervisor=template.hypervisor, host_tags=_tags(offering.host_tags),
-                                    disk_bytes=disk_bytes, wanted=host)
+                                    hypervisor=template.hypervisor or hypervisor or "",
+                                    host_tags=_tags(offering.host_tags), disk_bytes=disk_bytes, wanted=host)
         vm.pod, vm.host, vm.state = fit.host.pod, fit.host, VmState.STARTING
     else:
         vm.pod = zone.pods.filter(ip_ranges__isnull=False).order_by("id").first()
-    _check_limits(owner, cpu, memory)
+    _check_limits(owner, cpu, memory, volumes=len(disks), storage_bytes=disk_bytes)
     vm.save()
     vm.instance_name = f"i-{owner.pk}-{vm.pk}-VM"
     vm.save(update_fields=["instance_name"])
     networks.create_nic(vm, wanted_ip=ip_address)
-    Volume.objects.create(name=f"ROOT-{vm.pk}", account=owner, zone=zone, pool=fit.pool if fit else None,
-                          virtual_machine=vm, type="ROOT", size=disk_bytes, template=template,
-                          volume_name=f"{vm.instance_name}-root")
+    for device_id, disk in enumerate(disks):
+        root = disk.type == "ROOT"
+        Volume.objects.create(name=f"ROOT-{vm.pk}" if root else f"DATA-{vm.pk}-{device_id}", account=owner, zone=zone,
+                              pool=fit.pool if fit else None, virtual_machine=vm, type=disk.type, device_id=device_id,
+                              size=disk.size, template=disk.template, disk_offering=disk.disk_offering,
+                              volume_name=f"{vm.instance_name}-" + ("root" if root else f"data-{device_id}"))
     if fit is not None:
         type(fit.pool).objects.filter(pk=fit.pool.pk).update(allocated_bytes=F("allocated_bytes") + disk_bytes)
-    events.record(caller, "VM.CREATE", f"VM {vm.name} created in zone {zone.name}", resource=vm, account=owner)
+    how = f" from ISO {template.name}" if template.is_iso else ""
+    extra = f" and a {disks[-1].size >> 30} GiB data disk" if disks[-1].type == "DATADISK" else ""
+    events.record(caller, "VM.CREATE", f"VM {vm.name} created in zone {zone.name}{how}{extra}", resource=vm,
+                  account=owner)
     return vm
 
 
@@ -186,13 +242,15 @@ def _check_keypairs(owner, names: list[str]) -> None:
         raise InvalidParameterValue(f"No SSH key pair named {', '.join(missing)} for account {owner.name}")
 
 
-def _check_limits(owner, cpu: int, memory: int) -> None:
-    """Resource limits of the owner (user_vm, cpu, memory), with its account row locked so
-    concurrent deploys are counted one after another."""
+def _check_limits(owner, cpu: int, memory: int, *, volumes: int, storage_bytes: int) -> None:
+    """Resource limits of the owner (user_vm, cpu, memory, and its volumes: volume and
+    primary_storage), with its account row locked so concurrent deploys are counted one after
+    another."""
     from accounts import limits
 
     type(owner).objects.select_for_update().filter(pk=owner.pk).first()
-    for resource, amount in (("user_vm", 1), ("cpu", cpu), ("memory", memory)):
+    for resource, amount in (("user_vm", 1), ("cpu", cpu), ("memory", memory), ("volume", volumes),
+                             ("primary_storage", storage_bytes)):
         limits.check(owner, resource, amount)
 
 
@@ -203,17 +261,51 @@ def _driver_for(host: Host):
     return storage_services._open_driver(storage_services._host_uri(host))
 
 
-def _domain_spec(vm: VirtualMachine, host: Host, root, config_volume: str, nic: Nic, network_name: str) -> DomainSpec:
-    disks = (DiskSpec(target="vda", pool=root.pool.libvirt_name, volume=root.volume_name, format="qcow2",
-                      bus="virtio", boot_order=1),
-             DiskSpec(target="hdc", pool=root.pool.libvirt_name, volume=config_volume, format="raw", device="cdrom",
-                      bus="ide"))
+ISO_DRIVE = "hdd"  # the CD-ROM drive of attached ISOs (the config drive is hdc); every VM has it, empty or not
+
+
+def iso_drive(vm: VirtualMachine, iso_copy=None) -> DiskSpec:
+    """The VM's ISO CD-ROM drive holding `iso_copy` (the ISO's TemplatePoolCopy on the VM's pool), or
+    empty. A VM installed from an ISO boots from it first (then from its disk); the others never do."""
+    installing = vm.template.is_iso
+    if iso_copy is None:
+        return DiskSpec(target=ISO_DRIVE, device="cdrom", bus="ide", format="raw", boot_order=1 if installing else None)
+    return DiskSpec(target=ISO_DRIVE, pool=iso_copy.pool.libvirt_name, volume=iso_copy.volume_name, format="raw",
+                    device="cdrom", bus="ide", boot_order=1 if installing else None)
+
+
+def _domain_spec(vm: VirtualMachine, host: Host, volumes: list, config_volume: str, nic: Nic, network_name: str,
+                 iso_copy=None) -> DomainSpec:
+    """The domain: its volumes as virtio disks in device order (vda the root disk, vdb…), the config
+    drive (hdc) and the ISO drive (hdd)."""
+    root_order = 2 if vm.template.is_iso else 1
+    disks = [DiskSpec(target="vd" + "abcdefghijklmnopqrstuvwxyz"[v.device_id], pool=v.pool.libvirt_name,
+                      volume=v.volume_name, format="qcow2", bus="virtio",
+                      boot_order=root_order if v.type == "ROOT" else None) for v in volumes]
+    root = next(v for v in volumes if v.type == "ROOT")
+    disks.append(DiskSpec(target="hdc", pool=root.pool.libvirt_name, volume=config_volume, format="raw",
+                          device="cdrom", bus="ide"))
+    disks.append(iso_drive(vm, iso_copy))
     return DomainSpec(name=vm.instance_name, uuid=str(vm.uuid), vcpus=vm.cpu_number, memory_mib=vm.memory,
-                      emulation=host.effective_emulation, disks=disks,
+                      emulation=host.effective_emulation, disks=tuple(disks),
                       nics=(NicSpec(mac=nic.mac, network=network_name),), vnc=True,
                       vnc_password=crypto.decrypt(vm.vnc_password) if vm.vnc_password else "",
                       description=f"Nubo VM {vm.name} of account {vm.account.name}",
                       metadata={"vm": str(vm.uuid), "account": str(vm.account.uuid)})
+
+
+def image_on_pool(driver, image, pool):
+    """The Ready copy of a template's base or an ISO on `pool` (storage.images.primary copies it
+    there once per pool); copied again when the host lost it (the Simulator, a wiped host)."""
+    from storage.images import primary
+    from storage.models import PoolCopyState, TemplatePoolCopy
+
+    copy = primary.ensure_on_pool(image, pool)
+    if driver.volume_info(pool.libvirt_name, copy.volume_name) is None:
+        TemplatePoolCopy.objects.filter(pk=copy.pk, state=PoolCopyState.READY).update(
+            state=PoolCopyState.ERROR, error=f"the {image.kind} volume is missing on the host")
+        copy = primary.ensure_on_pool(image, pool)
+    return copy
 
 
 def _config_drive(vm: VirtualMachine, nic: Nic, workdir: Path) -> Path:
@@ -234,36 +326,49 @@ def _config_drive(vm: VirtualMachine, nic: Nic, workdir: Path) -> Path:
         workdir / f"{vm.instance_name}-config.iso")
 
 
+def _build_volume(driver, volume) -> None:
+    """Make a volume of the VM on its pool: the root disk as a clone of its template's base, or a
+    blank qcow2 (the root disk of an ISO install, a data disk)."""
+    from storage.models import Volume, VolumeState
+
+    fields = {}
+    if volume.template_id:
+        base = image_on_pool(driver, volume.template, volume.pool)
+        info = driver.clone_volume(volume.pool.libvirt_name, base.volume_name, volume.volume_name,
+                                   capacity_bytes=volume.size or None)
+        fields["base"] = base
+    else:
+        info = driver.create_volume(volume.pool.libvirt_name, volume.volume_name, volume.size, "qcow2")
+    Volume.objects.filter(pk=volume.pk).update(state=VolumeState.READY, path=info.path, size=info.capacity_bytes,
+                                               **fields)
+
+
 def start_on_host(caller, vm: VirtualMachine, *, first: bool) -> VirtualMachine:
     """Build and start a VM in state Starting on vm.host. On failure everything this start made
     is removed; a first start (deploy) also gives back what allocate took and leaves the VM in
     Error; a later start leaves it Stopped. Raises the failure."""
     from storage import services as storage_services
-    from storage.images import primary
-    from storage.models import PoolCopyState, TemplatePoolCopy, Volume, VolumeState
+    from storage.models import Volume, VolumeState
 
     vm = VirtualMachine.objects.select_related("host__cluster", "host__pod", "zone", "account__domain", "template",
-                                               "pod__zone").get(pk=vm.pk)
+                                               "iso", "pod__zone").get(pk=vm.pk)
     host = vm.host
-    root = Volume.objects.select_related("pool").get(virtual_machine=vm, type="ROOT", removed__isnull=True)
+    volumes = list(Volume.objects.select_related("pool", "template").filter(virtual_machine=vm, removed__isnull=True)
+                   .order_by("device_id", "id"))
+    root = next(v for v in volumes if v.type == "ROOT")
     nic = Nic.objects.select_related("address", "virtual_machine").get(virtual_machine=vm, is_default=True)
     config_volume = f"{vm.instance_name}-config"
     made: list[str] = []
     driver = _driver_for(host)
     try:
         driver.connect()
-        driver.ensure_pool(storage_services.pool_spec(root.pool))
-        if root.state != VolumeState.READY or driver.volume_info(root.pool.libvirt_name, root.volume_name) is None:
-            base = primary.ensure_on_pool(vm.template, root.pool)
-            if driver.volume_info(root.pool.libvirt_name, base.volume_name) is None:  # lost (Simulator, a wiped host)
-                TemplatePoolCopy.objects.filter(pk=base.pk, state=PoolCopyState.READY).update(
-                    state=PoolCopyState.ERROR, error="the base volume is missing on the host")
-                base = primary.ensure_on_pool(vm.template, root.pool)
-            info = driver.clone_volume(root.pool.libvirt_name, base.volume_name, root.volume_name,
-                                       capacity_bytes=root.size or None)
-            made.append("root")
-            Volume.objects.filter(pk=root.pk).update(state=VolumeState.READY, base=base, path=info.path,
-                                                     size=info.capacity_bytes)
+        for pool in {v.pool_id: v.pool for v in volumes}.values():
+            driver.ensure_pool(storage_services.pool_spec(pool))
+        for volume in volumes:
+            if volume.state != VolumeState.READY or driver.volume_info(volume.pool.libvirt_name,
+                                                                       volume.volume_name) is None:
+                _build_volume(driver, volume)
+        iso_copy = image_on_pool(driver, vm.iso, root.pool) if vm.iso_id else None
         with tempfile.TemporaryDirectory(prefix="nubo-config-") as workdir:
             drive = _config_drive(vm, nic, Path(workdir))
             driver.delete_volume(root.pool.libvirt_name, config_volume)
@@ -273,13 +378,14 @@ def start_on_host(caller, vm: VirtualMachine, *, first: bool) -> VirtualMachine:
         driver.ensure_network(spec)
         driver.add_dhcp_host(spec.name, networks.dhcp_host(nic))
         made.append("lease")
-        root = Volume.objects.select_related("pool").get(pk=root.pk)
-        driver.define_domain(_domain_spec(vm, host, root, config_volume, nic, spec.name))
+        volumes = list(Volume.objects.select_related("pool").filter(pk__in=[v.pk for v in volumes])
+                       .order_by("device_id", "id"))
+        driver.define_domain(_domain_spec(vm, host, volumes, config_volume, nic, spec.name, iso_copy))
         made.append("domain")
         driver.start_domain(vm.instance_name)
     except (DriverError, ApiError) as exc:
         reason = getattr(exc, "message", str(exc))
-        _undo_start(driver, vm, root, nic, config_volume, made, remove_root=first)
+        _undo_start(driver, vm, volumes, nic, config_volume, made, remove_volumes=first)
         driver.close()
         with transaction.atomic():
             if first:
@@ -306,7 +412,10 @@ def start_on_host(caller, vm: VirtualMachine, *, first: bool) -> VirtualMachine:
     return vm
 
 
-def _undo_start(driver, vm, root, nic, config_volume: str, made: list[str], *, remove_root: bool) -> None:
+def _undo_start(driver, vm, volumes: list, nic, config_volume: str, made: list[str], *, remove_volumes: bool) -> None:
+    """Remove what a failed start made on the host; a failed first start also the VM's volumes
+    (the ones this start made, and any a crashed earlier attempt left)."""
+    root = next(v for v in volumes if v.type == "ROOT")
     steps = []
     if "domain" in made:
         steps.append(lambda: driver.stop_domain(vm.instance_name, force=True))
@@ -315,8 +424,8 @@ def _undo_start(driver, vm, root, nic, config_volume: str, made: list[str], *, r
         steps.append(lambda: driver.remove_dhcp_host(networks.pod_network_spec(vm.pod).name, nic.mac))
     if "config" in made:
         steps.append(lambda: driver.delete_volume(root.pool.libvirt_name, config_volume))
-    if remove_root:
-        steps.append(lambda: driver.delete_volume(root.pool.libvirt_name, root.volume_name))
+    if remove_volumes:
+        steps.extend(lambda v=v: driver.delete_volume(v.pool.libvirt_name, v.volume_name) for v in volumes)
     for step in steps:
         try:
             step()
@@ -346,11 +455,12 @@ def start(caller, vm: VirtualMachine, *, host: Host | None = None) -> VirtualMac
     with transaction.atomic():
         claim(vm, VmState.STARTING, "start")
         root = Volume.objects.select_related("pool").filter(virtual_machine=vm, type="ROOT", removed__isnull=True).first()
+        unplaced = list(Volume.objects.filter(virtual_machine=vm, removed__isnull=True, pool__isnull=True))
+        disk_bytes = sum(v.size for v in unplaced)
         try:
             fit = placement.choose_host(vm.zone, cpu_number=vm.cpu_number, cpu_speed=vm.cpu_speed, memory=vm.memory,
                                         hypervisor=vm.template.hypervisor,
-                                        host_tags=_tags(vm.service_offering.host_tags),
-                                        disk_bytes=0 if root and root.pool_id else (root.size if root else 0),
+                                        host_tags=_tags(vm.service_offering.host_tags), disk_bytes=disk_bytes,
                                         wanted=host or None, exclude_vm=vm)
         except ApiError:
             VirtualMachine.objects.filter(pk=vm.pk).update(state=VmState.STOPPED)
@@ -359,9 +469,9 @@ def start(caller, vm: VirtualMachine, *, host: Host | None = None) -> VirtualMac
             VirtualMachine.objects.filter(pk=vm.pk).update(state=VmState.STOPPED)
             raise InvalidParameterValue(f"VM {vm.name} has its address in pod {vm.pod.name}; host {fit.host.name} "
                                         f"is in pod {fit.host.pod.name}")
-        if root is not None and root.pool_id is None:
-            Volume.objects.filter(pk=root.pk).update(pool=fit.pool)
-            StoragePool.objects.filter(pk=fit.pool.pk).update(allocated_bytes=F("allocated_bytes") + root.size)
+        if unplaced:  # a VM deployed with startvm=false: its volumes go to the pool of the host chosen now
+            Volume.objects.filter(pk__in=[v.pk for v in unplaced]).update(pool=fit.pool)
+            StoragePool.objects.filter(pk=fit.pool.pk).update(allocated_bytes=F("allocated_bytes") + disk_bytes)
         VirtualMachine.objects.filter(pk=vm.pk).update(host=fit.host, pod=fit.host.pod)
     first = not VirtualMachine.objects.filter(pk=vm.pk, last_host__isnull=False).exists() and (
         root is None or root.state != "Ready")
@@ -508,8 +618,12 @@ def expunge_due(caller_factory) -> int:
 
 # -- hooks for other apps --------------------------------------------------------------------------
 def template_users(template) -> list[str]:
-    """storage.images.services.TEMPLATE_USERS_HOOKS: the VMs (not expunged) made from `template`."""
-    return [f"VM {name}" for name in VirtualMachine.objects.filter(template=template, removed__isnull=True)
+    """storage.images.services.TEMPLATE_USERS_HOOKS: the VMs (not expunged) made from `template`,
+    or holding it (an ISO) in their CD-ROM drive."""
+    from django.db.models import Q
+
+    return [f"VM {name}" for name in VirtualMachine.objects.filter(Q(template=template) | Q(iso=template),
+                                                                   removed__isnull=True)
             .order_by("id").values_list("name", flat=True)]
 
 
@@ -665,14 +779,14 @@ def change_offering(caller, vm: VirtualMachine, offering: ServiceOffering, *, de
 def restore(caller, vm: VirtualMachine, *, template=None) -> VirtualMachine:
     """restoreVirtualMachine: a fresh root disk from the VM's template (or `template`); a running
     VM is stopped first and started again afterwards."""
-    from storage.models import DownloadState, TemplateZone, Volume, VolumeState
+    from storage.models import Volume, VolumeState
 
     require_manage(caller, vm)
     template = template or vm.template
     if template.is_iso:
-        raise InvalidParameterValue("Restoring from an ISO is not supported; give a template")
-    if not TemplateZone.objects.filter(template=template, zone=vm.zone, state=DownloadState.DOWNLOADED).exists():
-        raise InvalidParameterValue(f"Template {template.name} is not ready in zone {vm.zone.name}")
+        raise InvalidParameterValue(f"Restoring from ISO {template.name} is not supported: give a template "
+                                    f"(templateid) for the new root disk")
+    check_image(vm.account, template, vm.zone)
     was_running = vm.state == VmState.RUNNING
     if was_running:
         vm = stop(caller, vm, forced=True)
@@ -697,4 +811,97 @@ def restore(caller, vm: VirtualMachine, *, template=None) -> VirtualMachine:
     vm.refresh_from_db()
     if was_running:
         vm = start(caller, vm)
+    return vm
+
+
+# -- the ISO drive (attachIso, detachIso) -------------------------------------------------------------
+ISO_STATES = (VmState.RUNNING, VmState.STOPPED)
+
+
+def _lock_for_iso(vm: VirtualMachine, what: str) -> VirtualMachine:
+    """The VM's row, locked until the caller's transaction ends, in a state whose drive may change:
+    a start or stop waits for the change (and then sees it), and two changes run one after the other."""
+    locked = VirtualMachine.objects.select_for_update(of=("self",)).select_related(
+        "host__cluster", "template", "iso").get(pk=vm.pk)
+    if locked.state in BUSY_STATES:
+        raise InvalidParameterValue(f"VM {vm.name} is busy: {locked.state}; try again when it is done")
+    if locked.state not in ISO_STATES:
+        raise InvalidParameterValue(f"Cannot {what} VM {vm.name}: it is {locked.state}; it must be "
+                                    f"{' or '.join(ISO_STATES)}")
+    return locked
+
+
+def _change_media(caller, vm: VirtualMachine, cdrom: DiskSpec, what: str) -> None:
+    """Change a running VM's ISO drive on its host; a failure is refused with the cause for root
+    admins, and told to the others without host details (the cause goes to the alerts)."""
+    driver = _driver_for(vm.host)
+    try:
+        with driver:
+            driver.change_media(vm.instance_name, cdrom)
+    except DriverNotFound:
+        if vm.host.hypervisor != Hypervisor.SIMULATOR:  # the Simulator forgets domains between processes
+            raise ResourceUnavailable(f"Cannot {what} VM {vm.name}: its domain is gone from its host; stop and start "
+                                      f"it") from None
+    except DriverError as exc:
+        compute_services.raise_alert(AlertType.USERVM, "ALERT.USERVM", f"Cannot {what} VM {vm.name} "
+                                     f"({vm.instance_name}) on host {vm.host.name}: {exc.message}", zone=vm.zone,
+                                     pod=vm.pod)
+        cause = exc.message if caller.account.type == 1 else \
+            "the host could not change its CD-ROM (an administrator finds the cause in the alerts)"
+        raise ResourceUnavailable(f"Cannot {what} VM {vm.name}: {cause}") from None
+
+
+def attach_iso(caller, vm: VirtualMachine, iso, *, forced: bool = False) -> VirtualMachine:
+    """attachIso: put an ISO the VM's owner may use, Ready in the VM's zone, into its CD-ROM drive:
+    in the running guest at once, or from the next start of a stopped VM. A VM holds one ISO: a
+    second one is refused unless `forced`, which replaces it."""
+    from storage import services as storage_services
+    from storage.models import Volume
+
+    require_manage(caller, vm)
+    if not iso.is_iso:
+        raise InvalidParameterValue(f"{iso.name} is a template, not an ISO")
+    check_image(vm.account, iso, vm.zone)
+    what = f"attach ISO {iso.name} to"
+    iso_copy = None
+    if vm.state == VmState.RUNNING:  # copied to the VM's pool before the row is locked: it may take a while
+        root = Volume.objects.select_related("pool").get(virtual_machine=vm, type="ROOT", removed__isnull=True)
+        try:
+            with _driver_for(vm.host) as driver:
+                driver.ensure_pool(storage_services.pool_spec(root.pool))
+                iso_copy = image_on_pool(driver, iso, root.pool)
+        except DriverError as exc:
+            raise ResourceUnavailable(f"Cannot {what} VM {vm.name}: {exc.message}") from None
+    with transaction.atomic():
+        locked = _lock_for_iso(vm, what)
+        if locked.iso_id == iso.pk:
+            raise InvalidParameterValue(f"ISO {iso.name} is attached to VM {vm.name} already")
+        if locked.iso_id and not forced:
+            raise InvalidParameterValue(f"VM {vm.name} has ISO {locked.iso.name} attached; detach it first "
+                                        f"(detachIso), or pass forced=true to replace it")
+        if locked.state == VmState.RUNNING:
+            if iso_copy is None:  # it was started meanwhile: its pool needs the ISO too
+                raise InvalidParameterValue(f"VM {vm.name} started meanwhile; attach the ISO again")
+            _change_media(caller, locked, iso_drive(locked, iso_copy), what)
+        VirtualMachine.objects.filter(pk=vm.pk).update(iso=iso)
+        when = "" if locked.state == VmState.RUNNING else " (its CD-ROM drive has it from the next start)"
+        events.record(caller, "ISO.ATTACH", f"ISO {iso.name} attached to VM {vm.name}{when}", resource=vm,
+                      account=vm.account)
+    vm.refresh_from_db()
+    return vm
+
+
+def detach_iso(caller, vm: VirtualMachine) -> VirtualMachine:
+    """detachIso: empty the VM's CD-ROM drive (a running guest at once, a stopped VM from its next start)."""
+    require_manage(caller, vm)
+    with transaction.atomic():
+        locked = _lock_for_iso(vm, "detach the ISO of")
+        if locked.iso_id is None:
+            raise InvalidParameterValue(f"VM {vm.name} has no ISO attached")
+        if locked.state == VmState.RUNNING:
+            _change_media(caller, locked, iso_drive(locked), f"detach ISO {locked.iso.name} from")
+        VirtualMachine.objects.filter(pk=vm.pk).update(iso=None)
+        events.record(caller, "ISO.DETACH", f"ISO {locked.iso.name} detached from VM {vm.name}", resource=vm,
+                      account=vm.account)
+    vm.refresh_from_db()
     return vm

@@ -396,7 +396,9 @@ class VirtualMachineQuerySet(models.QuerySet):
 class VirtualMachine(models.Model):
     """A user VM. `state` is claimed atomically (compute.instances.claim): two operations on one VM
     cannot both proceed. `host` is where it runs (or ran last); cpu/memory are copied from the
-    offering (or the custom values) at deploy, so changing an offering changes no running VM."""
+    offering (or the custom values) at deploy, so changing an offering changes no running VM.
+    `template` is what it was made from: a template, or the ISO it was installed from (as
+    CloudStack records it); `iso` the ISO its CD-ROM drive holds now."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=63)  # the host name
@@ -408,6 +410,9 @@ class VirtualMachine(models.Model):
     host = models.ForeignKey(Host, null=True, blank=True, on_delete=models.PROTECT, related_name="virtual_machines")
     last_host = models.ForeignKey(Host, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     template = models.ForeignKey("storage.Template", on_delete=models.PROTECT, related_name="virtual_machines")
+    # the ISO in the VM's CD-ROM drive (attachIso, or the ISO it was installed from), at most one
+    iso = models.ForeignKey("storage.Template", null=True, blank=True, on_delete=models.PROTECT,
+                            related_name="attached_to")
     service_offering = models.ForeignKey(ServiceOffering, on_delete=models.PROTECT, related_name="virtual_machines")
     state = models.CharField(max_length=16, choices=VmState.choices, default=VmState.STOPPED)
     cpu_number = models.PositiveIntegerField()

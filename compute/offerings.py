@@ -264,6 +264,24 @@ def delete_service_offering(caller, offering: ServiceOffering) -> None:
 
 
 # -- disk offerings --------------------------------------------------------------------------------
+def disk_size_bytes(offering: DiskOffering, size: int | None) -> int:
+    """The size in bytes of a disk made from `offering`: its fixed size, or `size` GiB for a
+    customized one, within the offering's range (createVolume's and deployVirtualMachine's `size`)."""
+    if offering.customized:
+        low, high = offering.min_size or CUSTOM_DISK_MIN_GIB, offering.max_size or CUSTOM_DISK_MAX_GIB
+        if size is None:
+            raise InvalidParameterValue(f"Disk offering {offering.name} is customized: give size, the disk's size in "
+                                        f"GiB ({low} to {high})")
+        if not low <= size <= high:
+            raise InvalidParameterValue(f"size {size} GiB is outside the range {low}-{high} GiB of disk offering "
+                                        f"{offering.name}")
+        return size << 30
+    if size is not None and size != offering.disk_size:
+        raise InvalidParameterValue(f"Disk offering {offering.name} has a fixed size of {offering.disk_size} GiB: "
+                                    f"leave out size, or choose a customized disk offering")
+    return offering.disk_size << 30
+
+
 def create_disk_offering(caller, *, name: str, display_text: str | None = None, disk_size: int | None = None,
                          customized: bool | None = None, storage_type: str | None = None,
                          provisioning_type: str | None = None, tags: str | None = None,

@@ -39,6 +39,10 @@ class VirtualMachineResponse(ResponseSerializer):
     templateid = Uuid(source="template.uuid", help_text="the ID of the template for the virtual machine")
     templatename = s.CharField(source="template.name", help_text="the name of the template")
     templatedisplaytext = s.CharField(source="template.display_text", help_text="the template's display text")
+    isoid = Uuid(source="iso.uuid", help_text="the ID of the ISO attached to the virtual machine")
+    isoname = s.CharField(source="iso.name", help_text="the name of the ISO attached to the virtual machine")
+    isodisplaytext = s.CharField(source="iso.display_text", help_text="an alternate display text of the ISO attached "
+                                                                      "to the virtual machine")
     serviceofferingid = Uuid(source="service_offering.uuid", help_text="the ID of the service offering")
     serviceofferingname = s.CharField(source="service_offering.name", help_text="the name of the service offering")
     cpunumber = s.IntegerField(source="cpu_number", help_text="the number of vCPUs of the virtual machine")
@@ -75,18 +79,14 @@ class VirtualMachineResponse(ResponseSerializer):
         for vm in rows:
             vm._nics = by_vm.get(vm.pk, [])
 
-    def _root(self) -> bool:
-        caller = self.context.get("caller")
-        return caller is not None and caller.account.type == 1
-
     def get_instancename(self, obj) -> str | None:
-        return obj.instance_name if self._root() else None
+        return obj.instance_name if self.for_root_admin() else None
 
     def get_hostid(self, obj) -> str | None:
-        return str(obj.host.uuid) if self._root() and obj.host_id else None
+        return str(obj.host.uuid) if self.for_root_admin() and obj.host_id else None
 
     def get_hostname(self, obj) -> str | None:
-        return obj.host.name if self._root() and obj.host_id else None
+        return obj.host.name if self.for_root_admin() and obj.host_id else None
 
     def get_hypervisor(self, obj) -> str:
         return obj.host.hypervisor if obj.host_id else obj.template.hypervisor or "KVM"

@@ -1,7 +1,7 @@
 """Instances UI (every logged-in user, each seeing the VMs it may see): the list with search, state
 and zone filters and live states, the deploy form (zone → template → offering → disk → network →
 key pair and user data → name → review), and the detail page with live state, addresses,
-volumes, events, the latest job and the actions.
+volumes, the ISO in its drive, events, the latest job and the actions.
 
 Lists and pages read the database only (states are written by jobs, never fetched from a host
 while a page renders). A VM comes from VirtualMachine.objects.visible_to (anything else is 404).
@@ -206,7 +206,8 @@ def instance_create(request):
 # -- detail -----------------------------------------------------------------------------------------
 def _vm(request, uuid) -> VirtualMachine:
     return get_object_or_404(visible_vms(request.user).select_related(
-        "zone", "pod", "host", "last_host", "template__os_type", "service_offering", "account__domain"), uuid=uuid)
+        "zone", "pod", "host", "last_host", "template__os_type", "iso", "service_offering", "account__domain"),
+        uuid=uuid)
 
 
 def _latest_job(caller, vm: VirtualMachine) -> AsyncJob | None:

@@ -16,5 +16,10 @@ class StorageConfig(AppConfig):
         limits.register_counter("template", count_templates)
         limits.register_counter("secondary_storage", count_secondary_storage)
 
+        from .volumes import count_primary_storage, count_volumes
+
+        limits.register_counter("volume", count_volumes)
+        limits.register_counter("primary_storage", count_primary_storage)
+
         if delete_account_templates not in ACCOUNT_CLEANUP_HOOKS:
             ACCOUNT_CLEANUP_HOOKS.append(delete_account_templates)

@@ -1,25 +1,27 @@
 """Storage API commands: the OS catalogue (everyone), primary storage (storage pools) and
-secondary storage (image stores), root admin only. Each command parses and calls one service."""
+secondary storage (image stores), root admin only; the volumes tenants own (listVolumes). Each
+command parses and calls one service."""
 from __future__ import annotations
 
 from django.db.models import Q
 from rest_framework import serializers
 
-from accounts.access import ADMIN_ONLY, ALL_ROLE_TYPES
+from accounts.access import ADMIN_ONLY, ALL_ROLE_TYPES, apply_list_scope
 from compute.models import Cluster, Pod, Zone
 from portal.api import params as P
 from portal.api.listing import filter_by, keyword_filter
-from portal.api.registry import Command, ListParams, register
+from portal.api.registry import Command, ListParams, ScopedListParams, register
 from portal.errors import InvalidParameterValue
 
 from . import services
-from .models import ImageStore, OsCategory, OsType, StoragePool
+from .models import ImageStore, OsCategory, OsType, StoragePool, Volume
 from .responses import (
     ImageStoreResponse,
     OsCategoryResponse,
     OsTypeResponse,
     SecondaryStorageResponse,
     StoragePoolResponse,
+    VolumeResponse,
 )
 
 
@@ -271,3 +273,37 @@ class DeleteImageStore(Command):
     def execute(self, params):
         services.delete_image_store(self.caller, params["id"])
         return True
+
+
+# -- volumes -------------------------------------------------------------------------------------------
+class ListVolumesParams(ScopedListParams):
+    id = P.Uuid(help_text="the ID of the disk volume")
+    ids = P.List(P.Uuid(), help_text="the IDs of the volumes")
+    name = P.String(help_text="the name of the disk volume")
+    type = P.String(help_text="the type of disk volume: ROOT or DATADISK")
+    state = P.String(help_text="state of the volume")
+    virtualmachineid = P.Uuid(help_text="the ID of the virtual machine")
+    zoneid = P.Entity(Zone, help_text="the ID of the availability zone")
+    diskofferingid = P.Uuid(help_text="list volumes by disk offering")
+    storageid = P.Uuid(help_text="the ID of the storage pool (root admins)")
+
+
+@register
+class ListVolumes(Command):
+    name = "listVolumes"
+    description = "Lists all volumes."
+    Params = ListVolumesParams
+    response = VolumeResponse
+    kind = "list"
+    roles = ALL_ROLE_TYPES
+
+    def execute(self, params):
+        qs = Volume.objects.visible_to(self.caller).select_related(
+            "account__domain", "zone", "virtual_machine", "disk_offering", "template", "pool")
+        qs = apply_list_scope(qs, self.caller, params, command=self.name)
+        if params.get("storageid") and self.caller.account.type != 1:
+            return qs.none()
+        qs = filter_by(qs, params, id="uuid", ids="uuid__in", name="name", type="type__iexact", state="state__iexact",
+                       virtualmachineid="virtual_machine__uuid", zoneid="zone", diskofferingid="disk_offering__uuid",
+                       storageid="pool__uuid")
+        return keyword_filter(qs, params.get("keyword"), "name").order_by("virtual_machine_id", "device_id", "id")

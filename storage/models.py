@@ -150,6 +150,13 @@ class TemplateQuerySet(models.QuerySet):
         return qs.filter(scope_filter(caller) | models.Q(is_public=True)
                          | models.Q(permissions__account=account.pk)).distinct()
 
+    def usable_by(self, account):
+        """What `account` may deploy from or attach to its VMs: what its own users see. Checked for
+        the owner when an admin acts for another account."""
+        from types import SimpleNamespace
+
+        return self.visible_to(SimpleNamespace(account=account))
+
     def templates(self):
         return self.exclude(format=ImageFormat.ISO)
 
@@ -299,7 +306,9 @@ class VolumeQuerySet(models.QuerySet):
 
 class Volume(models.Model):
     """A disk of a VM: the root disk (a qcow2 copy-on-write clone of its template's base on the
-    pool, `base`, which therefore stays while the volume exists) or a data disk."""
+    pool, `base`, which therefore stays while the volume exists; or, for a VM installed from an
+    ISO, a blank qcow2 of its disk offering's size) or a data disk (DATADISK, blank, from a disk
+    offering). `device_id` orders them: 0 the root disk (vda), 1 the first data disk (vdb)."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=255)
@@ -312,6 +321,8 @@ class Volume(models.Model):
     device_id = models.PositiveSmallIntegerField(default=0)
     size = models.BigIntegerField(default=0)  # bytes (virtual)
     template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.PROTECT, related_name="volumes")
+    disk_offering = models.ForeignKey("compute.DiskOffering", null=True, blank=True, on_delete=models.PROTECT,
+                                      related_name="volumes")  # a blank disk's size came from it
     base = models.ForeignKey(TemplatePoolCopy, null=True, blank=True, on_delete=models.PROTECT,
                              related_name="volumes")
     volume_name = models.CharField(max_length=255, blank=True, default="")  # in the libvirt pool

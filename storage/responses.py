@@ -219,3 +219,63 @@ class ExtractResponse(ResponseSerializer):
     zonename = s.CharField(help_text="zone name the object was extracted from")
     accountid = Uuid(help_text="the account id to which the extracted object belongs")
     created = DateTime(help_text="the time and date the object was created")
+
+
+class VolumeResponse(ResponseSerializer):
+    """VolumeResponse (key `volume`): a VM's root disk or data disk; where it lives only for root admins."""
+
+    object_name = "volume"
+    id = Uuid(source="uuid", help_text="ID of the disk volume")
+    name = s.CharField(help_text="name of the disk volume")
+    type = s.CharField(help_text="type of the disk volume (ROOT or DATADISK)")
+    state = s.CharField(help_text="the state of the disk volume")
+    size = s.IntegerField(help_text="size of the disk volume (bytes)")
+    deviceid = s.IntegerField(source="device_id", help_text="the ID of the device on user vm the volume is attached to")
+    virtualmachineid = Uuid(source="virtual_machine.uuid", help_text="id of the virtual machine")
+    vmname = s.CharField(source="virtual_machine.name", help_text="name of the virtual machine")
+    vmdisplayname = s.CharField(source="virtual_machine.display_name", help_text="display name of the virtual machine")
+    vmstate = s.CharField(source="virtual_machine.state", help_text="state of the virtual machine")
+    zoneid = Uuid(source="zone.uuid", help_text="ID of the availability zone")
+    zonename = s.CharField(source="zone.name", help_text="name of the availability zone")
+    diskofferingid = Uuid(source="disk_offering.uuid", help_text="ID of the disk offering")
+    diskofferingname = s.CharField(source="disk_offering.name", help_text="name of the disk offering")
+    diskofferingdisplaytext = s.CharField(source="disk_offering.display_text",
+                                          help_text="the display text of the disk offering")
+    templateid = Uuid(source="template.uuid", help_text="the ID of the template the root disk was made from")
+    templatename = s.CharField(source="template.name", help_text="name of the template the root disk was made from")
+    storageid = s.SerializerMethodField(help_text="id of the primary storage hosting the disk volume (root admins)")
+    storage = s.SerializerMethodField(help_text="name of the primary storage hosting the disk volume (root admins)")
+    path = s.SerializerMethodField(help_text="the path of the volume on its host (root admins)")
+    storagetype = s.SerializerMethodField(help_text="shared or local storage")
+    provisioningtype = s.SerializerMethodField(help_text="provisioning type used to create volumes")
+    hypervisor = s.SerializerMethodField(help_text="Hypervisor the volume belongs to")
+    destroyed = s.SerializerMethodField(help_text="the boolean state of whether the volume is destroyed or not")
+    account = s.CharField(source="account.name", help_text="the account associated with the disk volume")
+    domainid = Uuid(source="account.domain.uuid", help_text="the ID of the domain associated with the disk volume")
+    domain = s.CharField(source="account.domain.name", help_text="the domain associated with the disk volume")
+    created = DateTime(help_text="the date the disk volume was created")
+    tags = s.SerializerMethodField(help_text="the list of resource tags associated")
+
+    def get_storageid(self, obj) -> str | None:
+        return str(obj.pool.uuid) if self.for_root_admin() and obj.pool_id else None
+
+    def get_storage(self, obj) -> str | None:
+        return obj.pool.name if self.for_root_admin() and obj.pool_id else None
+
+    def get_path(self, obj) -> str | None:
+        return (obj.path or None) if self.for_root_admin() else None
+
+    def get_storagetype(self, obj) -> str:
+        return "shared"
+
+    def get_provisioningtype(self, obj) -> str:
+        return "thin"
+
+    def get_hypervisor(self, obj) -> str:
+        return "KVM"
+
+    def get_destroyed(self, obj) -> bool:
+        return obj.removed is not None
+
+    def get_tags(self, obj) -> list:
+        return []

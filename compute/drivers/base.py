@@ -349,6 +349,14 @@ class HypervisorDriver(abc.ABC):
         or the base is neither qcow2 nor raw. The base must stay while the clone exists."""
 
     @abc.abstractmethod
+    def create_volume(self, pool: str, name: str, capacity_bytes: int, fmt: VolumeFormat = "qcow2") -> VolumeInfo:
+        """Create `name`, an empty volume of `capacity_bytes` (what the guest sees), thin: a qcow2
+        (v3) file holding only its header, or a sparse raw file. For disks that start blank: the root
+        disk of a VM installed from an ISO, data disks. Raises DriverError when `name` exists, the
+        size is not positive, or the format is neither qcow2 nor raw. The Simulator creates the
+        volume with the size and format, as it does every volume."""
+
+    @abc.abstractmethod
     def volume_info(self, pool: str, name: str) -> VolumeInfo | None:
         """The volume, or None when the pool has none of that name (the pool is refreshed first,
         so files created by other hosts or tools are seen)."""
@@ -415,6 +423,15 @@ class HypervisorDriver(abc.ABC):
 
     @abc.abstractmethod
     def list_domains(self) -> list[DomainStatus]: ...
+
+    @abc.abstractmethod
+    def change_media(self, name: str, cdrom: DiskSpec) -> None:
+        """Put the media `cdrom` describes (a CD-ROM DiskSpec whose source is an ISO volume of a pool
+        or a file; without a source: eject) into the domain's CD-ROM drive `cdrom.target`: in the
+        running guest when the domain runs, and in its definition. Everything else of the drive
+        (bus, address, boot order) stays as defined. Raises DriverNotFound for an unknown domain,
+        DriverError when it has no CD-ROM drive of that target. The Simulator has no live device
+        update: it rewrites the definition only."""
 
     @abc.abstractmethod
     def domain_console(self, name: str) -> ConsoleInfo:

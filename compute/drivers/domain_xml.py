@@ -92,6 +92,31 @@ def _disk(devices: ET.Element, disk: DiskSpec) -> None:
         _sub(element, "boot", order=str(disk.boot_order))
 
 
+def with_media(xml: str, cdrom: DiskSpec) -> tuple[str, str] | None:
+    """A domain's XML with its CD-ROM drive `cdrom.target` holding the media of `cdrom` (a pool's
+    volume or a file; neither: empty), as (that <disk> element, the whole domain); None when the
+    domain has no CD-ROM drive of that target. The drive keeps the rest: bus, address, boot order."""
+    domain = ET.fromstring(xml)
+    for disk in domain.findall("./devices/disk[@device='cdrom']"):
+        target = disk.find("target")
+        if target is None or target.get("dev") != cdrom.target:
+            continue
+        for old in disk.findall("source") + disk.findall("backingStore"):
+            disk.remove(old)
+        disk.set("type", "volume" if cdrom.pool else "file")
+        driver = disk.find("driver")
+        if driver is None:
+            driver = ET.Element("driver", name="qemu")
+            disk.insert(0, driver)
+        driver.set("type", cdrom.format)
+        if cdrom.pool:
+            disk.insert(list(disk).index(driver) + 1, ET.Element("source", pool=cdrom.pool, volume=cdrom.volume))
+        elif cdrom.path:
+            disk.insert(list(disk).index(driver) + 1, ET.Element("source", file=cdrom.path))
+        return ET.tostring(disk, encoding="unicode"), ET.tostring(domain, encoding="unicode")
+    return None
+
+
 def _nic(devices: ET.Element, nic: NicSpec) -> None:
     if nic.network:
         element = _sub(devices, "interface", type="network")

@@ -25,6 +25,7 @@ import libvirt
 from compute.drivers.base import (
     ConsoleInfo,
     DhcpHost,
+    DiskSpec,
     DomainSpec,
     DomainState,
     DomainStatus,
@@ -54,6 +55,7 @@ from compute.drivers.domain_xml import (
     volume_info_from_xml,
     volume_is_file,
     volume_xml,
+    with_media,
 )
 from compute.drivers.kvm_probe import MARKER, firmware_image, probe_domain_xml
 
@@ -762,6 +764,19 @@ class LibvirtDriver(HypervisorDriver):
                              backing_format=backing_format)
             return self._info(target.createXML(xml, 0))
 
+    def create_volume(self, pool: str, name: str, capacity_bytes: int, fmt: VolumeFormat = "qcow2") -> VolumeInfo:
+        action = f"create the empty {fmt} volume {name} of {capacity_bytes} bytes in storage pool {pool}"
+        if fmt not in ("qcow2", "raw"):
+            raise DriverError(f"Cannot {action}: format {fmt!r} is not qcow2 or raw")
+        if capacity_bytes <= 0:
+            raise DriverError(f"Cannot {action}: the size must be positive")
+        with self._errors(action):
+            target = self._active_pool(pool, action)
+            self._refresh(target)
+            if self._volume(target, name) is not None:
+                raise DriverError(f"Cannot {action}: volume {name} already exists in storage pool {pool} on {self.uri}")
+            return self._info(target.createXML(volume_xml(name, capacity_bytes, fmt, allocation_bytes=0), 0))
+
     def volume_info(self, pool: str, name: str) -> VolumeInfo | None:
         action = f"read volume {name} of storage pool {pool}"
         with self._errors(action):
@@ -967,6 +982,24 @@ class LibvirtDriver(HypervisorDriver):
                     if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:  # vanished while listing
                         raise
             return sorted(result, key=lambda d: d.name)
+
+    def change_media(self, name: str, cdrom: DiskSpec) -> None:
+        what = f"the ISO {cdrom.volume or cdrom.path}" if cdrom.pool or cdrom.path else "nothing"
+        action = f"put {what} into CD-ROM drive {cdrom.target} of virtual machine {name}"
+        with self._errors(action):
+            domain = self._domain(name)
+            changed = with_media(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), cdrom)
+            if changed is None:
+                raise DriverError(f"Cannot {action} on {self.uri}: it has no CD-ROM drive {cdrom.target}; stop and "
+                                  f"start it to give it one")
+            disk, whole = changed
+            flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG | (libvirt.VIR_DOMAIN_AFFECT_LIVE if domain.isActive() else 0)
+            try:
+                domain.updateDeviceFlags(disk, flags)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT or not self.is_simulator:
+                    raise
+                self.conn.defineXML(whole)  # the test driver: its definition models the result
 
     def domain_console(self, name: str) -> ConsoleInfo:
         if self.is_simulator:

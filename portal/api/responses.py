@@ -81,6 +81,11 @@ class ResponseSerializer(serializers.Serializer):
         """Load what the rows of one page need beyond their own query, in a constant number of
         queries (e.g. an account's users). The dispatcher calls it for every page and object."""
 
+    def for_root_admin(self) -> bool:
+        """Is the answer for a root admin (who alone is shown hosts, pools and paths)?"""
+        caller = self.context.get("caller")
+        return caller is not None and caller.account.type == 1
+
     def _plan(self) -> list[tuple[str, list[str], Any, str | None]]:
         plan = []
         for name, field in self.fields.items():

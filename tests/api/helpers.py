@@ -192,6 +192,7 @@ class Side:
     vm: Any = None  # the side's user's VMs in the side's zone: Running, Stopped, Destroyed
     stopped_vm: Any = None
     destroyed_vm: Any = None
+    iso_vm: Any = None  # the side's user's VM installed from the side's ISO (held in its drive), Running
     empty_pool: Any = None  # primary storage holding nothing, for deleteStoragePool
     empty_range: Any = None  # a guest IP range no VM uses, for deleteVlanIpRange
     idle_host: Any = None  # an Up host running no VM, for prepareHostForMaintenance
@@ -354,7 +355,8 @@ def build_infrastructure(world: World) -> None:
 
 
 def _add_vms(world: World) -> None:
-    """Each side's user gets a Running, a Stopped and a Destroyed VM (Simulator hosts)."""
+    """Each side's user gets a Running, a Stopped and a Destroyed VM (Simulator hosts), and a Running
+    VM installed from its ISO with its disk offering."""
     from compute import instances
     from compute import services as infra
     from compute.models import ServiceOffering
@@ -374,6 +376,9 @@ def _add_vms(world: World) -> None:
         instances.stop(owner, made[1])
         instances.destroy(owner, made[2])
         side.vm, side.stopped_vm, side.destroyed_vm = made
+        vm = instances.allocate(owner, owner=owner.account, zone=side.zone, offering=world.vm_offering,
+                                template=side.iso, disk_offering=side.disk_offering, name=f"{side.name}-iso-vm")
+        side.iso_vm = instances.start_on_host(owner, vm, first=True)
         side.idle_host = infra.add_host(world.admin.user, zone=side.zone, pod=side.pod, cluster=side.cluster,
                                         url=f"http://sim/{side.name}/h2", hypervisor="Simulator")
         range_ = side.ip_range

@@ -345,6 +345,43 @@ CASES: dict[str, Case] = {
     # -- the browser console
     "createConsoleEndpoint": Case(ALL, lambda w, s: {"virtualmachineid": uid(s.vm)}, "consoleendpoint",
                                   bad={"virtualmachineid": "nope"}),
+    # -- the ISO drive (issue 5; iso_vm was installed from the side's ISO and holds it)
+    "attachIso": Case(ALL, lambda w, s: {"id": uid(s.iso), "virtualmachineid": uid(s.vm)}, "virtualmachine",
+                      bad={"forced": "maybe"}),
+    "detachIso": Case(ALL, lambda w, s: {"virtualmachineid": uid(s.iso_vm)}, "virtualmachine",
+                      bad={"virtualmachineid": "nope"}),
+    "listVolumes": Case(ALL, lambda w, s: {"virtualmachineid": uid(s.iso_vm)}, "volume",
+                        bad={"virtualmachineid": "nope"}, foreign="empty"),
+}
+
+
+@dataclass
+class Variant:
+    """A parameter of a command declared in CASES, exercised on its own: valid parameters using it
+    (least privileged caller of `side`), a bad value of it (431), and which parameter names the
+    other side's object (answered as missing: 431, or for a list filter an empty list). The
+    command's roles are CASES[command].roles, whose role tests cover it."""
+
+    command: str
+    params: Callable[[World, Side], dict]
+    bad: dict[str, str]
+    foreign: str  # the parameter that, naming the other side's object, must be answered as missing
+
+
+VARIANTS: dict[str, Variant] = {
+    # an ISO in templateid with a disk offering for the root disk (the side's disk offering: 5 GiB, fixed)
+    "deployVirtualMachine from an ISO": Variant(
+        "deployVirtualMachine", lambda w, s: {"zoneid": uid(s.zone), "serviceofferingid": uid(w.vm_offering),
+                                              "templateid": uid(s.iso), "diskofferingid": uid(s.disk_offering),
+                                              "name": w.unique("vm")}, bad={"size": "7"}, foreign="templateid"),
+    # a template plus a disk offering: a DATADISK besides the root disk
+    "deployVirtualMachine with a data disk": Variant(
+        "deployVirtualMachine", lambda w, s: {"zoneid": uid(s.zone), "serviceofferingid": uid(w.vm_offering),
+                                              "templateid": uid(s.template), "diskofferingid": uid(s.disk_offering),
+                                              "name": w.unique("vm")}, bad={"diskofferingid": "nope"},
+        foreign="diskofferingid"),
+    "listVirtualMachines by ISO": Variant("listVirtualMachines", lambda w, s: {"isoid": uid(s.iso)},
+                                          bad={"isoid": "nope"}, foreign="isoid"),
 }
 
 COMMANDS = sorted(CASES)
@@ -531,6 +568,51 @@ def test_another_tenants_object(world, run, name, fmt):
         assert any(text in answer.errortext for text in NOT_FOUND), answer.errortext
         if cls.event:
             assert events_of(cls.event) == before
+
+
+# -- parameters declared on their own (VARIANTS) ------------------------------------------------------
+@pytest.fixture(params=sorted(VARIANTS))
+def variant(request) -> Variant:
+    variant = VARIANTS[request.param]
+    if _needs_infrastructure(variant.command):
+        request.getfixturevalue("shared_infrastructure")
+    return variant
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_variant_success(world, run, variant, fmt):
+    cls = REGISTRY[variant.command]
+    caller = world.least(world.a, CASES[variant.command].roles)
+    answer = run(caller, variant.command, variant.params(world, world.a), fmt)
+    assert answer.status == 200, answer
+    body = run.job(caller, answer, fmt)["jobresult"] if cls.is_async else answer.inner
+    key = CASES[variant.command].key
+    assert key in body, body
+    if cls.kind == "list":
+        assert int(body["count"]) >= 1, body
+
+
+def test_variant_bad_value(world, run, variant):
+    caller = world.least(world.a, CASES[variant.command].roles)
+    answer = run(caller, variant.command, {**variant.params(world, world.a), **variant.bad}, "json")
+    assert answer.status == 431, answer
+    assert "jobid" not in answer.inner
+    (param, value), = variant.bad.items()
+    assert param in answer.errortext or value in answer.errortext, answer.errortext
+
+
+def test_variant_another_tenants_object(world, run, variant):
+    cls = REGISTRY[variant.command]
+    for mine, theirs in ((world.a, world.b), (world.b, world.a)):
+        caller = world.least(mine, CASES[variant.command].roles)
+        params = {**variant.params(world, mine), variant.foreign: variant.params(world, theirs)[variant.foreign]}
+        answer = run(caller, variant.command, params, "json")
+        if cls.kind == "list":
+            assert answer.status == 200 and answer.inner == {}, answer
+            continue
+        assert answer.status == 431, answer
+        assert any(text in answer.errortext for text in NOT_FOUND), answer.errortext
+        assert variant.foreign in answer.errortext, answer.errortext
 
 
 @pytest.mark.parametrize("name", [n for n in COMMANDS if not CASES[n].foreign])

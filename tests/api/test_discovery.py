@@ -14,7 +14,7 @@ ASYNC = {"deleteAccount", "deleteDomain", "disableAccount", "disableUser",  # as
          "deleteTemplate", "copyTemplate", "extractTemplate", "deleteIso", "copyIso", "extractIso",
          "deployVirtualMachine", "startVirtualMachine", "stopVirtualMachine", "rebootVirtualMachine",
          "destroyVirtualMachine", "expungeVirtualMachine", "resetPasswordForVirtualMachine",
-         "resetSSHKeyForVirtualMachine", "scaleVirtualMachine", "restoreVirtualMachine",
+         "resetSSHKeyForVirtualMachine", "scaleVirtualMachine", "restoreVirtualMachine", "attachIso", "detachIso",
          "setupBasicZone"}  # Nubo's own: the wizard's whole set-up runs as one job
 
 

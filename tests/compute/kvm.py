@@ -1,5 +1,5 @@
 """A basic zone whose one host is this machine's qemu:///system (software emulation here), with
-the built-in Tiny Linux template Ready on it: for tests that boot real guests. The rows are made
+the built-in Tiny Linux template and ISO Ready on it and a 1 GiB disk offering: for tests that boot real guests. The rows are made
 with the services (so a test using transactional_db commits them for server processes too);
 `remove_kvm_zone` takes away what libvirt keeps whatever happened to the rows."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from django.conf import settings
 
-from compute import networks
+from compute import networks, offerings
 from compute import services as compute_services
 from compute.drivers import DriverError, get_driver
 from compute.models import ServiceOffering, VirtualMachine, Zone
@@ -48,10 +48,16 @@ def make_kvm_zone(tmp_path: Path) -> SimpleNamespace:
                            zoneid=str(zone.uuid), format="QCOW2", hypervisor="KVM", is_public=True,
                            check_url=False)
     images.run_download(row.pk)
+    iso_image = built["images"]["iso"]
+    iso, = images.register(admin, is_iso=True, name="Tiny Linux ISO", url=f"file://{iso_image['path']}",
+                           zoneid=str(zone.uuid), is_public=True, bootable=True, check_url=False)
+    images.run_download(iso.pk)
     offering = ServiceOffering.objects.create(name="Tiny", display_text="tiny", cpu_number=1, cpu_speed=500,
                                               memory=builtin.MIN_MEMORY_MIB)
+    disk_offering = offerings.create_disk_offering(admin, name="Small disk", display_text="1 GiB", disk_size=1)
     return SimpleNamespace(admin=admin, zone=zone, pod=pod, host=host, pool=pool, template=row.template,
-                           offering=offering, built=built, tmp_path=tmp_path)
+                           iso=iso.template, offering=offering, disk_offering=disk_offering, built=built,
+                           tmp_path=tmp_path)
 
 
 def remove_kvm_zone(kvm: SimpleNamespace) -> None:

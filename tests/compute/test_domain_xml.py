@@ -6,7 +6,14 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from compute.drivers import DiskSpec, DomainSpec, DriverError, NicSpec, StoragePoolSpec, libvirt_uri
-from compute.drivers.domain_xml import console_from_xml, domain_xml, pool_spec_from_xml, pool_xml, same_pool
+from compute.drivers.domain_xml import (
+    console_from_xml,
+    domain_xml,
+    pool_spec_from_xml,
+    pool_xml,
+    same_pool,
+    with_media,
+)
 
 HOSTILE = "x'\"><devices><disk/></devices><!--&amp;"
 
@@ -51,6 +58,21 @@ def test_hostile_values_stay_values() -> None:
     assert root.find("devices/graphics").get("passwd") == HOSTILE
     assert root.find("devices/disk/source").get("file") == HOSTILE
     assert len(root.findall("devices/disk")) == 1
+
+
+def test_media_of_a_cdrom_drive() -> None:
+    empty = DiskSpec(target="hdd", device="cdrom", bus="ide", format="raw", boot_order=1)
+    xml = domain_xml(_spec(disks=(DiskSpec(target="vda", path="/pool/root.qcow2", boot_order=2), empty)), "qemu")
+    disk, whole = with_media(xml, DiskSpec(target="hdd", device="cdrom", pool="p", volume=HOSTILE, format="raw"))
+    drive = ET.fromstring(disk)
+    assert drive.get("type") == "volume" and drive.find("source").attrib == {"pool": "p", "volume": HOSTILE}
+    assert drive.find("boot").get("order") == "1" and drive.find("target").attrib == {"dev": "hdd", "bus": "ide"}
+    assert drive.find("readonly") is not None
+    assert len(ET.fromstring(whole).findall("devices/disk")) == 2
+    assert ET.fromstring(whole).find("devices/disk/source").get("file") == "/pool/root.qcow2"  # the disk is untouched
+    ejected, _ = with_media(whole, empty)
+    assert ET.fromstring(ejected).find("source") is None and ET.fromstring(ejected).get("type") == "file"
+    assert with_media(xml, DiskSpec(target="vda", device="cdrom")) is None  # vda is no CD-ROM drive
 
 
 def test_console_from_live_xml() -> None:

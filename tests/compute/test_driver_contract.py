@@ -16,12 +16,14 @@ import re
 import secrets
 import socket
 import uuid
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
 from compute.drivers import (
+    DiskSpec,
     DomainSpec,
     DomainState,
     DriverError,
@@ -233,6 +235,58 @@ def test_redefining_with_the_same_uuid_updates(driver: HypervisorDriver, name: C
     driver.define_domain(spec)
     driver.define_domain(dataclasses.replace(spec, memory_mib=48))
     assert "49152" in driver.conn.lookupByName(spec.name).XMLDesc(0)  # KiB
+
+
+def _cdrom(driver: HypervisorDriver, name: str, target: str):
+    """The <disk> of CD-ROM drive `target` in the domain's definition (what the next start uses)."""
+    import libvirt
+
+    xml = driver.conn.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    return next(d for d in ET.fromstring(xml).findall("devices/disk") if d.find("target").get("dev") == target)
+
+
+@pytest.mark.parametrize("driver", BOOT_URIS, indirect=True)
+def test_change_media_of_a_cdrom_drive(driver: HypervisorDriver, name: Callable[[str], str], tmp_path: Path) -> None:
+    """attachIso / detachIso: an empty drive gets an ISO volume and loses it, running or not; the
+    drive keeps its boot order."""
+    pool = name("pool")
+    driver.ensure_pool(StoragePoolSpec(name=pool, kind="dir", path=str(tmp_path / "pool")))
+    iso = tmp_path / "x.iso"
+    with iso.open("wb") as f:  # an ISO 9660 descriptor where libvirt and QEMU look for one
+        f.truncate(1 << 20)
+        f.seek(0x8001)
+        f.write(b"CD001")
+    driver.upload_volume(pool, "x.iso", str(iso), "raw")
+    empty = DiskSpec(target="hdd", device="cdrom", bus="ide", format="raw", boot_order=1)
+    spec = _tiny_domain(name("vm"), disks=(empty,))
+    driver.define_domain(spec)
+    loaded = dataclasses.replace(empty, pool=pool, volume="x.iso")
+
+    driver.change_media(spec.name, loaded)  # defined, not running
+    disk = _cdrom(driver, spec.name, "hdd")
+    assert disk.find("source").attrib == {"pool": pool, "volume": "x.iso"} and disk.find("boot").get("order") == "1"
+    driver.change_media(spec.name, empty)
+    assert _cdrom(driver, spec.name, "hdd").find("source") is None
+
+    driver.start_domain(spec.name)
+    driver.change_media(spec.name, loaded)  # running: the guest sees it at once (QEMU), and the definition
+    assert _cdrom(driver, spec.name, "hdd").find("source").get("volume") == "x.iso"
+    if driver.uri == QEMU:
+        live = ET.fromstring(driver.conn.lookupByName(spec.name).XMLDesc(0))
+        assert live.find("devices/disk/source").get("volume") == "x.iso"
+    driver.change_media(spec.name, empty)
+    assert _cdrom(driver, spec.name, "hdd").find("source") is None
+    if driver.uri == QEMU:
+        live = ET.fromstring(driver.conn.lookupByName(spec.name).XMLDesc(0))
+        assert live.find("devices/disk/source") is None or not live.find("devices/disk/source").attrib.get("volume")
+
+    with pytest.raises(DriverError, match="has no CD-ROM drive hdc"):
+        driver.change_media(spec.name, dataclasses.replace(loaded, target="hdc"))
+    with pytest.raises(DriverNotFound):
+        driver.change_media(name("missing"), loaded)
+    driver.stop_domain(spec.name, force=True)
+    driver.undefine_domain(spec.name)
+    driver.delete_volume(pool, "x.iso")
 
 
 def test_unknown_domain_is_not_found(driver: HypervisorDriver) -> None:

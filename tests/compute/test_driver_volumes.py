@@ -296,10 +296,34 @@ def test_clone_refusals(driver: HypervisorDriver, pool: str, images: dict[str, P
         driver.clone_volume(pool, "base", "c")
 
 
+def test_create_empty_volumes(driver: HypervisorDriver, pool: str) -> None:
+    """Blank disks (an ISO install's root disk, data disks): thin, of the size asked, in the format asked."""
+    disk = driver.create_volume(pool, "blank.qcow2", 2 << 30)
+    assert (disk.name, disk.format, disk.capacity_bytes, disk.backing_path) == ("blank.qcow2", "qcow2", 2 << 30, "")
+    assert disk.allocation_bytes < MIB  # a header, not 2 GiB
+    raw = driver.create_volume(pool, "blank.raw", 16 * MIB, "raw")
+    assert (raw.format, raw.capacity_bytes) == ("raw", 16 * MIB)
+    assert driver.volume_info(pool, "blank.qcow2") == disk
+    if driver.uri == QEMU:  # the bytes are a real, empty qcow2 v3 image
+        info = _qemu_img_info(disk.path)
+        assert (info["format"], info["virtual-size"], info["format-specific"]["data"]["compat"]) == (
+            "qcow2", 2 << 30, "1.1")
+        assert "backing-filename" not in info
+    with pytest.raises(DriverError, match="volume blank.qcow2 already exists"):
+        driver.create_volume(pool, "blank.qcow2", MIB)
+    with pytest.raises(DriverError, match="the size must be positive"):
+        driver.create_volume(pool, "zero", 0)
+    with pytest.raises(DriverError, match="format 'vmdk' is not qcow2 or raw"):
+        driver.create_volume(pool, "odd", MIB, "vmdk")  # type: ignore[arg-type]
+    driver.delete_volume(pool, "blank.qcow2")
+    assert driver.volume_info(pool, "blank.qcow2") is None
+
+
 def test_missing_pool(driver: HypervisorDriver, images: dict[str, Path]) -> None:
     missing = f"nubo-test-{secrets.token_hex(3)}-missing"
     for call in (lambda: driver.upload_volume(missing, "a", str(images["raw"]), "raw"),
                  lambda: driver.clone_volume(missing, "a", "b"),
+                 lambda: driver.create_volume(missing, "a", MIB),
                  lambda: driver.volume_info(missing, "a"),
                  lambda: driver.list_volumes(missing),
                  lambda: driver.delete_volume(missing, "a")):

@@ -1,8 +1,12 @@
 """A real VM from the built-in Tiny Linux template on this machine's qemu:///system (software
 emulation here): deployed through the API, it gets the address Nubo allocated by DHCP and its
 host name from the config drive (both printed on its serial console), and stop, start, destroy
-and expunge act on the real domain, its disks and its DHCP lease."""
+and expunge act on the real domain, its disks and its DHCP lease. And one installed from the
+built-in Tiny Linux ISO onto a blank disk: it boots from the CD (its marker says so), sees the
+disk, and its ISO drive is emptied and filled again while it runs."""
 from __future__ import annotations
+
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -56,3 +60,51 @@ def test_a_real_vm_boots_with_its_address_and_name_and_goes_away_cleanly(api, kv
         assert row.instance_name not in {d.name for d in driver.list_domains()}
         assert driver.volume_info(kvm.pool.libvirt_name, root.volume_name) is None
         assert driver.volume_info(kvm.pool.libvirt_name, f"{row.instance_name}-config") is None
+
+
+def test_a_real_vm_boots_from_the_iso_with_its_blank_disk_and_goes_away_cleanly(api, kvm):
+    answer = api("deployVirtualMachine", zoneid=str(kvm.zone.uuid), serviceofferingid=str(kvm.offering.uuid),
+                 templateid=str(kvm.iso.uuid), diskofferingid=str(kvm.disk_offering.uuid), name="from-cd")
+    job = api.job(answer)
+    assert job["jobstatus"] == 1, job
+    vm = job["jobresult"]["virtualmachine"]
+    assert vm["isoid"] == str(kvm.iso.uuid)
+    row = VirtualMachine.objects.get(uuid=vm["id"])
+    root = Volume.objects.get(virtual_machine=row)
+    with get_driver(QEMU) as driver:
+        console = SerialConsole(driver, row.instance_name)
+        try:
+            marker = console.wait_for(r"NUBO-TINY-LINUX READY \(iso\) hostname=(\S+) ip=(\S+) config=(\S+)\r?\n",
+                                      BOOT_TIMEOUT_S)
+            assert marker.groups() == (b"from-cd", vm["nic"][0]["ipaddress"].encode(), b"config-2")
+            console.wait_for(r"root@from-cd:[^\r\n]*# ", 15, marker.end())
+            mark = len(console.output)
+            console.send("cat /sys/block/vda/size; echo NUBO-CHECK-\"\"DONE\r")
+            done = console.wait_for(r"NUBO-CHECK-DONE", 15, mark)
+            assert str((1 << 30) // 512).encode() in console.output[mark:done.start()]  # the guest sees 1 GiB
+        finally:
+            console.close()
+        live = ET.fromstring(driver.conn.lookupByName(row.instance_name).XMLDesc(0))
+        disks = {d.find("target").get("dev"): d for d in live.findall("devices/disk")}
+        assert disks["vda"].find("source").get("volume") == root.volume_name
+        assert disks["vda"].find("boot").get("order") == "2" and disks["hdd"].find("boot").get("order") == "1"
+        blank = driver.volume_info(kvm.pool.libvirt_name, root.volume_name)
+        assert (blank.format, blank.capacity_bytes, blank.backing_path) == ("qcow2", 1 << 30, "")
+        iso_volume = disks["hdd"].find("source").get("volume")
+        assert driver.volume_info(kvm.pool.libvirt_name, iso_volume).format == "iso"
+
+        detached = api.job(api("detachIso", virtualmachineid=vm["id"]))  # the running guest's drive, at once
+        assert detached["jobstatus"] == 1, detached
+        live = ET.fromstring(driver.conn.lookupByName(row.instance_name).XMLDesc(0))
+        hdd = next(d for d in live.findall("devices/disk") if d.find("target").get("dev") == "hdd")
+        assert hdd.find("source") is None or "volume" not in hdd.find("source").attrib
+        attached = api.job(api("attachIso", id=str(kvm.iso.uuid), virtualmachineid=vm["id"]))
+        assert attached["jobstatus"] == 1, attached
+        live = ET.fromstring(driver.conn.lookupByName(row.instance_name).XMLDesc(0))
+        hdd = next(d for d in live.findall("devices/disk") if d.find("target").get("dev") == "hdd")
+        assert hdd.find("source").get("volume") == iso_volume
+
+        assert api.job(api("destroyVirtualMachine", id=vm["id"], expunge="true"))["jobstatus"] == 1
+        assert row.instance_name not in {d.name for d in driver.list_domains()}
+        left = {v.name for v in driver.list_volumes(kvm.pool.libvirt_name)}
+        assert left == {iso_volume}, left  # the disk and the config drive are gone; the ISO's pool copy stays

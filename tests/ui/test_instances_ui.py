@@ -19,7 +19,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import SSHKeyPair
-from compute import instances
+from compute import instances, offerings
 from compute import services as compute_services
 from compute.choices import VmState
 from compute.models import Host, ServiceOffering, VirtualMachine, Zone
@@ -290,6 +290,11 @@ def test_the_form_offers_what_the_caller_may_deploy_with(sim, tenant_a, tenant_b
     iso_row, = images.register(admin, is_iso=True, name="an-iso", url=make_iso(tmp_path / "x.iso").as_uri(),
                                zoneid=str(sim.zone.uuid), is_public=True)
     images.run_download(iso_row.pk)
+    data_row, = images.register(admin, is_iso=True, name="data-cd", url=make_iso(tmp_path / "y.iso").as_uri(),
+                                zoneid=str(sim.zone.uuid), is_public=True, bootable=False)
+    images.run_download(data_row.pk)
+    offerings.create_disk_offering(admin, name="Small disk", display_text="5 GiB", disk_size=5)
+    offerings.create_disk_offering(admin, name="Hidden disk", display_text="x", disk_size=5, display_offering=False)
     assert TemplateZone.objects.get(template__name="still-coming").state == DownloadState.NOT_DOWNLOADED
     SSHKeyPair.objects.create(name="laptop", account=tenant_a.account, public_key="ssh-ed25519 AAAA",
                               fingerprint="aa:bb")
@@ -303,15 +308,17 @@ def test_the_form_offers_what_the_caller_may_deploy_with(sim, tenant_a, tenant_b
     body = words(response)
     assert f'<option value="{sim.zone.uuid}" selected>z1</option>' in text(response)
     assert TemplateZone.objects.get(template__name="admin-private").state == DownloadState.DOWNLOADED
-    assert "tiny" in body and "admin-private" not in body and "still-coming" not in body and "an-iso" not in body
+    assert "tiny" in body and "admin-private" not in body and "still-coming" not in body
+    assert "ISO: an-iso" in body and "data-cd" not in body  # a bootable ISO is offered; a data CD is not
+    assert body.index("tiny") < body.index("ISO: an-iso")  # templates first
     assert "Tiny — 1 vCPU × 500 MHz, 128 MiB" in body and "Corp only" not in body
+    assert "Small disk — 5 GiB" in body and "None (no data disk)" in body and "Hidden disk" not in body
     assert "laptop" in body and "b-key" not in body
-    assert "Deploying from an ISO is not supported yet" in body
-    assert "Data disks are not supported yet" in body
+    assert "An ISO (bootable) installs onto a blank disk" in body
     assert "guestNetworkForBasicZone" in body and "gateway 10.1.0.1, netmask 255.255.255.0" in body
     assert "10.1.0.30–10.1.0.39" not in body  # the range itself: root admins
     assert "10.1.0.30–10.1.0.39" in page_text(logged_in(sim.admin).get("/client/instances/new"))
-    for section in ("1 Zone", "2 Template", "3 Compute offering", "4 Disk", "5 Network",
+    for section in ("1 Zone", "2 Template or ISO", "3 Compute offering", "4 Disk", "5 Network",
                     "6 SSH key pair and user data", "7 Name"):
         assert section in body, section
 
@@ -321,11 +328,11 @@ def test_choosing_a_zone_shows_its_templates(sim, tenant_a):
     client = logged_in(tenant_a.user)
     # htmx asks the same page for the zone; without scripts, the "Show this zone's templates" button
     body = page_text(client.get(f"/client/instances/new?zone={z2.uuid}"))
-    assert "No template is ready in zone z2 for you yet" in body and "gateway 10.2.0.1" in body
+    assert "No template or ISO is ready in zone z2 for you yet" in body and "gateway 10.2.0.1" in body
     body = page_text(client.post("/client/instances/new", form_data(sim, zone=str(z2.uuid), step="zone")))
-    assert "No template is ready in zone z2" in body and 'value="web-1"' in body  # the answers are kept
+    assert "No template or ISO is ready in zone z2" in body and 'value="web-1"' in body  # the answers are kept
     body = page_text(client.get(f"/client/instances/new?zone={sim.zone.uuid}"))
-    assert "No template is ready" not in body and "tiny" in body
+    assert "No template or ISO is ready" not in body and "tiny" in body
     # a template of z1 is not one of z2
     response = client.post("/client/instances/new", form_data(sim, zone=str(z2.uuid), step="review"))
     assert "Select a valid choice" in field_error(response, "id_template")
@@ -431,6 +438,54 @@ def test_a_custom_offering_asks_for_cpus_and_memory(sim, tenant_a, django_captur
     assert response.status_code == 302
     vm = VirtualMachine.objects.get(name="web-1")
     assert (vm.cpu_number, vm.memory, vm.state) == (2, 192, VmState.RUNNING)
+
+
+def test_deploying_from_an_iso_asks_for_the_disk_it_installs_onto(sim, tenant_a,
+                                                                  django_capture_on_commit_callbacks):
+    iso_row, = images.register(sim.admin, is_iso=True, name="installer", zoneid=str(sim.zone.uuid), is_public=True,
+                               url=make_iso(sim.tmp_path / "i.iso").as_uri())
+    images.run_download(iso_row.pk)
+    disk = offerings.create_disk_offering(sim.admin, name="Small disk", display_text="5 GiB", disk_size=5)
+    client = logged_in(tenant_a.user)
+    iso = str(iso_row.template.uuid)
+    response = client.post("/client/instances/new", form_data(sim, template=iso, step="review"))
+    assert field_error(response, "id_disk_offering") == ("ISO installer installs onto a blank disk: choose its disk "
+                                                         "offering")
+    answers = form_data(sim, template=iso, disk_offering=str(disk.uuid))
+    body = words(client.post("/client/instances/new", {**answers, "step": "review"}))
+    assert "ISO ISO: installer" in body
+    assert "Disk A blank 5 GiB (disk offering Small disk) root disk; the VM boots from the ISO to install onto it" \
+        in body
+    response = posted(client, django_capture_on_commit_callbacks, "/client/instances/new",
+                      {**answers, "step": "deploy"})
+    assert response.status_code == 302, page_text(response)[:3000]
+    vm = VirtualMachine.objects.get(name="web-1")
+    assert (vm.state, vm.iso, vm.template) == (VmState.RUNNING, iso_row.template, iso_row.template)
+    body = words(client.get(response["Location"]))
+    assert "Installed from ISO installer" in body and "ISO in its CD-ROM drive installer" in body
+    assert f"ROOT-{vm.pk} ROOT 5.0 GiB" in body
+
+
+def test_a_template_with_a_custom_disk_offering_gets_a_data_disk(sim, tenant_a, django_capture_on_commit_callbacks):
+    custom = offerings.create_disk_offering(sim.admin, name="Any disk", display_text="any", customized=True)
+    client = logged_in(tenant_a.user)
+    assert "Any disk — custom: choose 1–1024 GiB" in page_text(client.get("/client/instances/new"))
+    answers = form_data(sim, disk_offering=str(custom.uuid))
+    response = client.post("/client/instances/new", {**answers, "step": "review"})
+    assert field_error(response, "id_disk_size") == "Disk offering Any disk is custom: give the size"
+    response = posted(client, django_capture_on_commit_callbacks, "/client/instances/new",
+                      {**answers, "disk_size": "2000", "step": "deploy"})
+    assert field_error(response, "id_disk_size") == "size 2000 GiB is outside the range 1-1024 GiB of disk offering " \
+                                                    "Any disk"
+    body = words(client.post("/client/instances/new", {**answers, "disk_size": "2", "step": "review"}))
+    assert "Disk The template's root disk (32.0 MiB), and a blank 2 GiB (disk offering Any disk) data disk" in body
+    response = posted(client, django_capture_on_commit_callbacks, "/client/instances/new",
+                      {**answers, "disk_size": "2", "step": "deploy"})
+    assert response.status_code == 302, page_text(response)[:3000]
+    vm = VirtualMachine.objects.get(name="web-1")
+    body = words(client.get(response["Location"]))
+    assert f"ROOT-{vm.pk} ROOT 32.0 MiB" in body and f"DATA-{vm.pk}-1 DATADISK 2.0 GiB" in body
+    assert "ISO in its CD-ROM drive None" in body
 
 
 def test_a_form_without_zones_says_so(cloud, tenant_a):
@@ -597,12 +652,12 @@ def test_deploy_stop_start_destroy_in_the_browser(live_server, transactional_db,
                 page.get_by_role("link", name="Deploy VM").click()
                 # choosing a zone refreshes its templates and its network in place
                 page.get_by_label("Zone").select_option(label="z2")
-                expect(page.locator("#template-section")).to_contain_text("No template is ready in zone z2")
+                expect(page.locator("#template-section")).to_contain_text("No template or ISO is ready in zone z2")
                 expect(page.locator("#network-section")).to_contain_text("gateway 10.2.0.1")
                 page.get_by_label("Zone").select_option(label="z1")
                 expect(page.locator("#template-section #no-templates")).to_have_count(0)
                 expect(page.locator("#network-section")).to_contain_text("gateway 10.1.0.1")
-                page.get_by_label("Template").select_option(label="tiny")
+                page.get_by_label("Template or ISO").select_option(label="tiny")
                 page.get_by_label("Service offering").select_option(label="Tiny — 1 vCPU × 500 MHz, 128 MiB")
                 expect(page.locator("#network-section")).to_contain_text("guestNetworkForBasicZone")
                 page.get_by_label("User data").fill("#cloud-config\nhostname: web-1\n")
