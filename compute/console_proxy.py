@@ -100,13 +100,26 @@ class ConsoleRequestHandler(ProxyRequestHandler):
         return recv, buffer
 
     def _ws_send(self, data: bytes) -> None:
+        deadline = time.monotonic() + HANDSHAKE_TIMEOUT
         pending = self.send_frames([data])
         while pending:
-            select.select([], [self.request], [], HANDSHAKE_TIMEOUT)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([], [self.request], [], remaining)[1]:
+                raise vnc.RfbError("the console client stopped reading during the handshake")
             pending = self.send_frames()
 
     # -- the connection ------------------------------------------------------------------------
     def new_websocket_client(self):
+        try:
+            self._serve()
+        except self.CClose:
+            raise
+        except Exception:  # a bug or a lost database: logged in full here, a sentence for the page
+            log.exception("console proxy failure")
+            raise self.CClose(1011, "The console proxy failed. Try again; if it keeps failing, tell an "
+                                    "administrator.") from None
+
+    def _serve(self) -> None:
         close_old_connections()
         try:
             target = console.connect(self._token(), origin=self.headers.get("Origin"),

@@ -15,6 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.db import connection
+
 from compute.drivers import get_driver
 from compute.models import ConsoleSession, VirtualMachine
 from portal import config
@@ -194,6 +196,7 @@ def test_a_tenant_types_into_a_vm_console(front, live_server, backing, console_p
                 console_page.screenshot(path=str(ARTIFACTS / f"console-{front}-stopped.png"))
             finally:
                 browser.close()
+                connection.close()  # the ORM's connection of Playwright's greenlet, not the test's own
     finally:
         if serial is not None:
             serial.close()
