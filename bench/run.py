@@ -1,6 +1,6 @@
 """Nubo benchmarks (`make bench` = `.venv/bin/python bench/run.py`).
 
-What it does, start to finish (about 2-3 minutes):
+What it does, start to finish (about 5-6 minutes):
 1. drops and re-creates a scratch PostgreSQL database (BENCH_DATABASE_URL, default
    postgresql://postgres@127.0.0.1:5432/nubo_bench; DATABASE_URL is deliberately NOT used, so a
    benchmark can never drop your real database), starts a private redis-server, migrates and
@@ -21,7 +21,12 @@ What it does, start to finish (about 2-3 minutes):
    qemu:///system against raw libvirt (qemu-img create -b + defineXML + create), 20 deploys through
    2 worker threads on a Simulator host, and listVirtualMachines 500-row pages and their SQL
    queries with 10 and with 10,000 VMs;
-7. prints a table and writes bench/results.json; stops every process and drops the database.
+7. opens a Tiny Linux VM's screen in-process (bench/console.py): RFB framebuffer updates through
+   `manage.py consoleproxy` (a new console token and a websocket per connection) against a direct
+   TCP connection to the same VNC port, in alternating rounds: 1x1 and full-screen update round
+   trips, the delivery rate of a raw update, an RFB round trip that needs no display refresh, and
+   the connection set-up time;
+8. prints a table and writes bench/results.json; stops every process and drops the database.
 
 Between 1 and 2 it also adds 1,000 Simulator hosts in-process through compute.services.add_host
 (bench/hosts.py, which counts the SQL queries of a 500-row listHosts page with 10 and with 1,000
@@ -168,6 +173,43 @@ def print_table(figures: list[dict]) -> None:
     print("-" * len(line))
     for row in rows:
         print("  ".join(c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+
+
+def console_figures(con: dict) -> list[dict]:
+    """The figures of bench/console.py: the console proxy against a direct VNC connection."""
+    d, p, r, setup = con["direct"], con["proxy"], con["ratios"], con["setup"]
+    screen = con["screen"]
+    rounds = f"median of {setup['rounds']} alternating rounds"
+    raw = (f"{screen['width']}x{screen['height']} at {screen['bytes_per_pixel']} B/pixel, "
+           f"{con['full_update_bytes']:,} bytes")
+    timer = "bound by QEMU's display refresh timer (30 ms, +50 ms per idle refresh, up to 3 s), the same both ways"
+    return [
+        figure("console: 1x1 screen update round trip, proxy vs direct VNC", p["latency"]["median_ms"], "ms",
+               d["latency"]["median_ms"], r["latency"], TARGET_RATIO,
+               note=f"non-incremental FramebufferUpdateRequest until its update is read, {d['latency']['n']} per "
+                    f"way, {rounds}; {timer}; baseline = the same Python RFB client over TCP to the VM's VNC port "
+                    "(VNC auth); ratio = proxy / direct"),
+        figure("console: full-screen raw update round trip", p["full"]["median_ms"], "ms", d["full"]["median_ms"],
+               r["full"], note=f"{raw}, {d['full']['n']} per way, {rounds}; {timer}; ratio = proxy / direct"),
+        figure("console: full-screen raw update throughput", p["full_mb_s"], "MB/s", d["full_mb_s"], r["full_mb_s"],
+               TARGET_RATIO, note="bytes of pixels / round trip (the figure above); ratio = direct MB/s / proxy MB/s"),
+        figure("console: raw update delivery rate once flowing", p["transfer_mb_s"], "MB/s", d["transfer_mb_s"],
+               r["transfer_mb_s"],
+               note=f"the update's bytes after the client's first 64 KiB read / time from that read to the last "
+                    f"byte ({p['transfer_ms_median']} ms through the proxy, {d['transfer_ms_median']} ms direct; QEMU "
+                    "writes the whole update at once: direct is the client draining its socket, proxy is "
+                    "websockify's relay; noisy); ratio = direct / proxy"),
+        figure("console: RFB round trip without the refresh wait", p["echo"]["median_ms"], "ms",
+               d["echo"]["median_ms"], r["echo"],
+               note=f"1x1 request with ExtendedDesktopSize on: QEMU answers at once; the proxy adds "
+                    f"{p['echo']['median_ms'] - d['echo']['median_ms']:.2f} ms per round trip; ratio = proxy / direct"),
+        figure("console: connection set-up (connect → ServerInit)", p["setup"]["median_ms"], "ms",
+               d["setup"]["median_ms"], r["setup"],
+               note=f"{d['setup']['n']} connections per way; proxy = websocket + a forked child that checks and "
+                    "uses up the token in the database, logs in to VNC, greets as RFB 3.8 security None (the token "
+                    f"itself, issued in-process beforehand, {p['issue_token']['median_ms']:.1f} ms, is not "
+                    "counted); direct = TCP + VNC auth; ratio = proxy / direct"),
+    ]
 
 
 # -- main -----------------------------------------------------------------------------------------
@@ -406,6 +448,11 @@ def main() -> int:
                               note=f"{listed['large']['rows']} rows (page 2: {listed['large_page2']['queries']} "
                                    f"queries); target: the same count as with 10 VMs"))
 
+        say("console: RFB framebuffer updates through manage.py consoleproxy vs direct TCP to the VM's VNC port")
+        con = json.loads(run_step("console", [sys.executable, "-m", "bench.console"], env, work)
+                         .strip().splitlines()[-1])
+        figures.extend(console_figures(con))
+
         print()
         print_table(figures)
         if seeded["repeats"]:
@@ -420,6 +467,11 @@ def main() -> int:
             print("\nlistVirtualMachines queries that grow with the number of rows (N+1):")
             for rep in vms["list"]["repeats"]:
                 print(f"  {rep}")
+        con_sessions = con["console_sessions"]
+        if con["proxy_children_left"] or con_sessions["ended"] != con_sessions["connected"]:
+            print(f"\nconsole proxy: {con['proxy_children_left']} child process(es) still alive a second after the "
+                  f"last connection closed; {con_sessions['connected']} sessions connected, {con_sessions['ended']} "
+                  "marked ended")
         if vms["parallel"]["errors"]:
             print(f"\n{vms['parallel']['failed']} of the {vms['parallel']['deploys']} parallel deploys failed:")
             for error in vms["parallel"]["errors"]:
@@ -439,6 +491,7 @@ def main() -> int:
             "download": download,
             "register_to_ready": registered,
             "vms": vms,
+            "console": con,
             **({"listhosts": {k: v for k, v in hosts.items() if k != "small_sql"},
                 "listhosts_sql_with_10_hosts": hosts["small_sql"]} if hosts else {}),
         }, indent=2) + "\n")
