@@ -79,6 +79,9 @@ def capacities(*, zone: Zone | None = None, pod: Pod | None = None, cluster: Clu
             rows[key] = CapacityRow(kind, z, key_p, key_c)
         return rows[key]
 
+    from .placement import allocated as held_by_vms  # the rows placement counts, grouped per host
+
+    held = held_by_vms(hosts)
     factors: dict[int, tuple[float, float]] = {}
     for host in hosts:
         c = host.cluster
@@ -88,10 +91,13 @@ def capacities(*, zone: Zone | None = None, pod: Pod | None = None, cluster: Clu
         mem = row(CapacityType.MEMORY, host.zone, host.pod, c)
         mem.total += int(host.memory_total * mem_factor)
         mem.used += host.memory_used
+        held_mhz, held_mib = held.get(host.pk, (0, 0))
+        mem.allocated += held_mib << 20
         mhz = host.cpu_number * host.cpu_speed
         cpu = row(CapacityType.CPU, host.zone, host.pod, c)
         cpu.total += int(mhz * cpu_factor)
         cpu.used += int(mhz * (host.cpu_used_percent or 0) / 100)
+        cpu.allocated += held_mhz
         cores = row(CapacityType.CPU_CORE, host.zone, host.pod, c)
         cores.total += host.cpu_number
     for pool in pools:
