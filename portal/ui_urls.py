@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("compute.ui_urls")),
     # everyone, scoped
     path("", include("storage.ui_urls")),
+    path("", include("compute.ui_urls_more")),
     path("events", views.event_list, name="events"),
     path("jobs", views.job_list, name="jobs"),
 ]

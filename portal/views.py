@@ -47,6 +47,7 @@ NAVIGATION = (
     ("Instances", "instances", False),
     ("Templates", "templates", False),
     ("ISOs", "isos", False),
+    ("Offerings", "offerings", False),
     ("Domains", "domains", True),
     ("Accounts", "accounts", True),
     ("Users", "users", True),
