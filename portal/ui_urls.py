@@ -29,6 +29,7 @@ urlpatterns = [
     # everyone, scoped
     path("", include("storage.ui_urls")),
     path("", include("compute.ui_urls_more")),
+    path("", include("accounts.ui_urls")),
     path("events", views.event_list, name="events"),
     path("jobs", views.job_list, name="jobs"),
 ]

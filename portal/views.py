@@ -15,6 +15,7 @@ from django.urls import reverse
 from .models import AsyncJob, Event, JobStatus
 
 PAGE_SIZE = 20
+ROOT_ONLY = "root"  # as "admins only" in NAVIGATION: an entry only root admins see
 
 
 # -- helpers for UI views ---------------------------------------------------------------------------
@@ -48,9 +49,11 @@ NAVIGATION = (
     ("Templates", "templates", False),
     ("ISOs", "isos", False),
     ("Offerings", "offerings", False),
+    ("SSH key pairs", "ssh-keypairs", False),
     ("Domains", "domains", True),
     ("Accounts", "accounts", True),
     ("Users", "users", True),
+    ("Roles", "roles", ROOT_ONLY),
     ("Events", "events", False),
     ("Async jobs", "jobs", False),
     ("My account", "my-account", False),
@@ -59,7 +62,9 @@ NAVIGATION = (
 
 def navigation(request: HttpRequest) -> list[dict]:
     admin = is_admin(request.user)
-    items = [{"label": label, "url": reverse(name)} for label, name, admin_only in NAVIGATION if admin or not admin_only]
+    root = request.user.account.is_root_admin
+    items = [{"label": label, "url": reverse(name)} for label, name, admin_only in NAVIGATION
+             if (root if admin_only == ROOT_ONLY else admin or not admin_only)]
     # A view answering a POST elsewhere may name the section it belongs to (request.nubo_section).
     path = getattr(request, "nubo_section", None) or request.path
     path = path.rstrip("/") + "/"
