@@ -3,10 +3,13 @@ admins manage), guest networks with their IP ranges (everyone, scoped) and alert
 Included from portal.ui_urls."""
 from django.urls import path
 
-from . import views_offerings
+from . import views_networks, views_offerings
 
 urlpatterns = [
     path("offerings", views_offerings.offerings_home, name="offerings"),
+    path("networks", views_networks.network_list, name="networks"),
+    path("networks/<uuid:uuid>", views_networks.network_detail, name="network"),
+    path("alerts", views_networks.alert_list, name="alerts"),
 ]
 for _kind in ("service", "disk"):
     urlpatterns += [

@@ -49,13 +49,16 @@ NAVIGATION = (
     ("Templates", "templates", False),
     ("ISOs", "isos", False),
     ("Offerings", "offerings", False),
+    ("Networks", "networks", False),
     ("SSH key pairs", "ssh-keypairs", False),
     ("Domains", "domains", True),
     ("Accounts", "accounts", True),
     ("Users", "users", True),
     ("Roles", "roles", ROOT_ONLY),
     ("Events", "events", False),
+    ("Alerts", "alerts", ROOT_ONLY),
     ("Async jobs", "jobs", False),
+    ("Global settings", "settings", ROOT_ONLY),
     ("My account", "my-account", False),
 )
 
