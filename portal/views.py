@@ -93,24 +93,9 @@ def shell_context(request) -> dict:
 # -- pages ------------------------------------------------------------------------------------------
 @login_required
 def dashboard(request):
-    from accounts.views import visible_accounts, visible_users  # the tenancy app's scoped querysets
-    from accounts.models import Domain
+    from . import dashboard as panels  # reads the apps' models: imported when the page is asked for
 
-    caller = request.user
-    context = {
-        "events": Event.objects.visible_to(caller)[:10],
-        "running_jobs": AsyncJob.objects.visible_to(caller).filter(status=JobStatus.PENDING)[:10],
-    }
-    if is_admin(caller):
-        context["counts"] = [
-            ("Domains", Domain.objects.visible_to(caller).count(), reverse("domains")),
-            ("Accounts", visible_accounts(caller).count(), reverse("accounts")),
-            ("Users", visible_users(caller).count(), reverse("users")),
-        ]
-    else:
-        context["account"] = caller.account
-        context["account_users"] = visible_users(caller).count()
-    return render(request, "portal/dashboard.html", context)
+    return render(request, "portal/dashboard.html", panels.context(request.user))
 
 
 @login_required

@@ -11,6 +11,7 @@ import pytest
 from compute import offerings
 from compute.models import DiskOffering, ServiceOffering
 from portal.models import Event
+from tests.factories import make_domain
 
 from .conftest import logged_in
 from .test_instances_ui import action_error, field_error, form_error, text, words
