@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.errors import ApiError
 from portal.models import Event
-from portal.ui import Column, root_admin_required, search_query, sort
+from portal.ui import Column, chips, root_admin_required, search_query, sort
 from portal.views import paginate
 
 from . import services
@@ -40,8 +40,8 @@ def role_list(request):
         roles = roles.filter(type=role_type)
     roles, headers = sort(request, roles, COLUMNS, "name")
     return render(request, "accounts/role_list.html", {
-        "page": paginate(request, roles), "headers": headers, "query": query, "role_type": role_type,
-        "types": RoleType.choices})
+        "page": paginate(request, roles), "headers": headers, "query": query,
+        "chips": chips(request, "type", RoleType.choices, "Filter roles by type")})
 
 
 @root_admin_required

@@ -13,7 +13,6 @@ from functools import wraps
 from typing import Any, Callable
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
@@ -26,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from portal import jobs
 from portal.errors import ApiError
 from portal.models import AsyncJob, JobStatus
+from portal.ui import root_admin_required as portal_root_admin_required
 from portal.views import paginate
 
 from . import services, wizard
@@ -53,13 +53,11 @@ MAINTENANCE_STATES = (ResourceState.MAINTENANCE, ResourceState.PREPARE_FOR_MAINT
 
 
 def root_admin_required(view: Callable) -> Callable:
-    """Logged in, and a root admin; anyone else gets 404, as for a page they may not see."""
+    """Logged in, and a root admin (anyone else gets 404); the page is in the Infrastructure section."""
 
-    @login_required
+    @portal_root_admin_required
     @wraps(view)
     def wrapped(request, *args, **kwargs):
-        if not request.user.account.is_root_admin:
-            raise Http404("No such page")
         request.nubo_section = NAV_SECTION
         return view(request, *args, **kwargs)
 

@@ -17,7 +17,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 
 from portal.api.listing import keyword_filter
-from portal.ui import Column, root_admin_required, search_query, sort
+from portal.ui import Column, chips, root_admin_required, search_query, sort
 from portal.views import paginate
 
 from .capacity import capacities_by
@@ -116,9 +116,9 @@ def alert_list(request):
         alert.type_label = labels.get(str(alert.type), str(alert.type))
     counts = dict(Alert.objects.visible_to(caller).filter(archived=False).values_list("type")
                   .annotate(n=Count("id")).values_list("type", "n"))
+    shown = [(key, f"{label} ({counts.get(int(key), 0)})") for key, label in types if counts.get(int(key))
+             or key == wanted]
     return render(request, "compute/alert_list.html", {
-        "page": page, "headers": headers, "query": query, "type": wanted,
-        "types": [(key, label, counts.get(int(key), 0)) for key, label in types if counts.get(int(key))
-                  or key == wanted],
-        "filtered": bool(query or wanted), "any": bool(counts)})
+        "page": page, "headers": headers, "query": query, "filtered": bool(query or wanted),
+        "chips": chips(request, "type", shown, "Filter alerts by type") if shown else None})
 

@@ -22,7 +22,7 @@ from accounts.models import Domain
 from portal.api.listing import keyword_filter
 from portal.errors import ApiError
 from portal.models import Event
-from portal.ui import Column, search_query, sort
+from portal.ui import Column, chips, search_query, sort
 from portal.views import admin_required, is_admin, paginate
 
 from . import offerings
@@ -142,7 +142,8 @@ def offering_list(request, kind: str):
     for offering in page.object_list:
         describe(offering)
     return render(request, "compute/offering_list.html", {
-        "kind": kind, "page": page, "headers": headers, "query": query, "show": show, "filters": filters,
+        "kind": kind, "page": page, "headers": headers, "query": query, "show": show,
+        "chips": chips(request, "show", filters, f"Filter {kind.title.lower()}"),
         "may_create": admin, "other": KINDS["disk" if kind.key == "service" else "service"],
     })
 

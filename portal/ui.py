@@ -82,3 +82,21 @@ def root_admin_required(view: Callable) -> Callable:
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+def chips(request: HttpRequest, param: str, choices: Sequence[tuple[str, str]], label: str) -> dict[str, Any]:
+    """Filter links for ?<param>= (rendered by portal/_chips.html): "All" then each choice, each
+    keeping the other parameters and going back to page 1; the current one marked."""
+    current = request.GET.get(param, "")
+
+    def url(value: str) -> str:
+        query = request.GET.copy()
+        query.pop("page", None)
+        query.pop(param, None)
+        if value:
+            query[param] = value
+        return "?" + query.urlencode()
+
+    items = [{"label": "All", "url": url(""), "current": not current}]
+    items += [{"label": text, "url": url(value), "current": value == current} for value, text in choices]
+    return {"label": label, "items": items}

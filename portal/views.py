@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest
 from django.shortcuts import render
 from django.urls import reverse
 
-from .models import AsyncJob, Event, JobStatus
+from .models import AsyncJob, Event
 
 PAGE_SIZE = 20
 ROOT_ONLY = "root"  # as "admins only" in NAVIGATION: an entry only root admins see

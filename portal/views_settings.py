@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from . import config, services
 from .errors import ApiError
-from .ui import Column, root_admin_required, search_query, sort
+from .ui import Column, chips, root_admin_required, search_query, sort
 from .views import paginate
 
 COLUMNS = (Column("name", "Name", ("name",)), Column("category", "Category", ("category",)),
@@ -49,8 +49,8 @@ def setting_list(request):
         row["changed"] = row["value"] != row["defaultvalue"]
     rows, headers = sort(request, rows, COLUMNS, "name")
     return render(request, "portal/settings.html", {
-        "page": paginate(request, rows), "headers": headers, "query": query, "category": category,
-        "categories": categories})
+        "page": paginate(request, rows), "headers": headers, "query": query,
+        "chips": chips(request, "category", [(c, c) for c in categories], "Filter settings by category")})
 
 
 @root_admin_required
