@@ -14,7 +14,6 @@ from django.urls import reverse
 
 from .models import AsyncJob, Event
 
-PAGE_SIZE = 20
 ROOT_ONLY = "root"  # as "admins only" in NAVIGATION: an entry only root admins see
 
 
@@ -37,9 +36,12 @@ def admin_required(view):
     return wrapped
 
 
-def paginate(request: HttpRequest, queryset, per_page: int = PAGE_SIZE) -> Page:
-    """One page of an ordered queryset, from ?page= (bad or out-of-range values are tolerated)."""
-    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+def paginate(request: HttpRequest, queryset, per_page: int | None = None) -> Page:
+    """One page of an ordered queryset, from ?page= (bad or out-of-range values are tolerated);
+    default.ui.page.size rows unless told."""
+    from . import config
+
+    return Paginator(queryset, per_page or config.get_value("default.ui.page.size")).get_page(request.GET.get("page"))
 
 
 # Navigation: (label, url name, admins only). The current item is the longest matching prefix.

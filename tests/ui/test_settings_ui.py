@@ -12,6 +12,7 @@ from compute import services as compute_services
 from compute.choices import AlertType
 from portal import config
 from portal.models import Event
+from tests.factories import make_account
 
 from .test_instances_ui import field_error, text, words
 
@@ -87,3 +88,11 @@ def test_alerts_are_filtered_and_searched(cloud, admin_ui):
     assert "Pool p1" in searched and "Host h1" not in searched
     assert admin_ui.get("/client/alerts?type=99").status_code == 404
     assert admin_ui.get("/client/alerts?sort=-type&page=9").status_code == 200
+
+
+def test_the_ui_page_size_setting_applies_to_every_list(cloud, admin_ui):
+    assert admin_ui.post("/client/settings/default.ui.page.size", {"value": "5"}).status_code == 302
+    assert len(setting_names(admin_ui.get("/client/settings"))) == 5
+    for n in range(6):
+        make_account(f"many-{n}")
+    assert "showing 1–5" in words(admin_ui.get("/client/accounts"))
