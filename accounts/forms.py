@@ -7,7 +7,7 @@ from django import forms
 
 from portal.errors import ApiError
 
-from .choices import AccountType
+from .choices import AccountType, Permission, RoleType
 
 
 class ServiceForm(forms.Form):
@@ -152,3 +152,61 @@ class UserForm(_PersonFields):
 
 class SearchForm(forms.Form):
     q = forms.CharField(label="Search", max_length=255, required=False)
+
+
+# -- SSH key pairs ---------------------------------------------------------------------------------
+class KeyPairForm(ServiceForm):
+    """Make a new key pair (the private key is shown once) or register an existing public key."""
+
+    mode = forms.ChoiceField(label="How", initial="create", widget=forms.RadioSelect, choices=(
+        ("create", "Make a new key pair (the private key is shown once, then forgotten)"),
+        ("register", "Register a public key I already have")))
+    name = forms.CharField(label="Name", max_length=255)
+    public_key = forms.CharField(label="Public key", required=False, max_length=16384,
+                                 help_text="One OpenSSH line, e.g. the content of ~/.ssh/id_ed25519.pub "
+                                           "(registering only).",
+                                 widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}))
+
+    service_error_fields = (("public key", "public_key"), ("key pair with name", "name"), ("name", "name"),
+                            ("one key", "public_key"), ("key data", "public_key"))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("mode") == "register" and not (data.get("public_key") or "").strip():
+            self.add_error("public_key", "Paste the public key to register.")
+        return data
+
+
+# -- roles ------------------------------------------------------------------------------------------
+class RoleForm(ServiceForm):
+    name = forms.CharField(label="Name", max_length=255)
+    role_type = forms.ChoiceField(label="Type", required=False, choices=(("", "—"), *RoleType.choices),
+                                  help_text="Caps what the role may ever do: the commands of this account type.")
+    description = forms.CharField(label="Description", required=False, max_length=4096,
+                                  widget=forms.Textarea(attrs={"rows": 2}))
+
+    service_error_fields = (("role type", "role_type"), ("type", "role_type"), ("role name", "name"),
+                            ("named", "name"), ("renamed", "name"))
+
+
+class RoleCreateForm(RoleForm):
+    copy_from = forms.ModelChoiceField(label="Copy the rules of", queryset=None, to_field_name="uuid",
+                                       required=False, empty_label="— none —",
+                                       help_text="Start with another role's rules (and its type, when no type is "
+                                                 "chosen).")
+    field_order = ["name", "role_type", "copy_from", "description"]
+    service_error_fields = (("roleid", "copy_from"),) + RoleForm.service_error_fields
+
+    def __init__(self, *args, roles, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["copy_from"].queryset = roles
+
+
+class RuleForm(ServiceForm):
+    rule = forms.CharField(label="Rule", max_length=255,
+                           help_text="An API command name, or a wildcard such as list* or *VirtualMachine*.",
+                           widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}))
+    permission = forms.ChoiceField(label="Permission", choices=Permission.choices, initial=Permission.ALLOW)
+    description = forms.CharField(label="Description", required=False, max_length=4096)
+
+    service_error_fields = (("rule", "rule"), ("permission", "permission"))

@@ -116,6 +116,11 @@ def unregister_counter(rtype: ResourceType | int | str, key: str) -> None:
     _COUNTERS[resource_type(rtype).number].pop(key, None)
 
 
+def counted_types() -> list[ResourceType]:
+    """The resource types some app counts (a type nobody counts always shows 0 used)."""
+    return [t for t in RESOURCE_TYPES if _COUNTERS[t.number]]
+
+
 def counts(account_ids: Iterable[int], rtype: ResourceType | int | str) -> dict[int, int]:
     """Usage of `rtype` per account, recounted from the rows (one query per registered counter)."""
     rt = resource_type(rtype)

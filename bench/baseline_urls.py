@@ -86,5 +86,55 @@ def orm_listaccounts(request) -> HttpResponse:
     return HttpResponse(body, content_type="application/json; charset=UTF-8")
 
 
+# -- bare UI pages (bench/ui.py): the same rows as the dashboard and the instances page, rendered
+# from plain queries by a minimal template, without the UI's shell, scoping or helpers.
+_BARE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title></head><body>
+<h1>{{ title }}</h1>{% for name, rows in tables %}<h2>{{ name }}</h2><table>
+{% for row in rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>{% endfor %}</table>{% endfor %}
+</body></html>"""
+
+
+def _bare(title: str, tables: list) -> HttpResponse:
+    from django.template import Context, Engine
+
+    template = Engine.get_default().from_string(_BARE_PAGE)
+    return HttpResponse(template.render(Context({"title": title, "tables": tables})))
+
+
+def bare_dashboard(request) -> HttpResponse:
+    """Per zone its hosts' CPU and memory totals, VMs and hosts by state, 5 alerts, 10 events."""
+    from django.db.models import Count, Sum
+
+    from compute.models import Alert, Host, VirtualMachine
+    from portal.models import AsyncJob, Event
+
+    zones = list(Host.objects.values_list("zone__name").annotate(Sum("cpu_number"), Sum("memory_total"),
+                                                                 Sum("memory_used")).order_by("zone__name")[:6])
+    vms = list(VirtualMachine.objects.values_list("state").annotate(Count("id")).order_by("state"))
+    hosts = list(Host.objects.values_list("state").annotate(Count("id")).order_by("state"))
+    alerts = list(Alert.objects.filter(archived=False).values_list("sent", "subject")[:5])
+    jobs = list(AsyncJob.objects.filter(status=0).values_list("command", "progress")[:10])
+    events = list(Event.objects.order_by("-created", "-id").values_list("created", "type", "description")[:10])
+    return _bare("Dashboard", [("Zones", zones), ("VMs", vms), ("Hosts", hosts), ("Alerts", alerts),
+                               ("Jobs", jobs), ("Events", events)])
+
+
+def bare_instances(request) -> HttpResponse:
+    """The newest 20 VMs with zone, address, template, offering, host and owner, and the count."""
+    from django.db.models import Prefetch
+
+    from compute.models import Nic, VirtualMachine
+
+    qs = VirtualMachine.objects.filter(removed__isnull=True)
+    count = qs.count()
+    page = list(qs.select_related("zone", "host", "template", "service_offering", "account").prefetch_related(
+        Prefetch("nics", queryset=Nic.objects.select_related("address"))).order_by("-created", "-id")[:20])
+    rows = [(vm.name, vm.state, vm.zone.name, ", ".join(n.address.address for n in vm.nics.all() if n.address_id),
+             vm.template.name, vm.service_offering.name, vm.host.name if vm.host_id else "", vm.account.name,
+             vm.created) for vm in page]
+    return _bare(f"Instances ({count})", [("VMs", rows)])
+
+
 urlpatterns = [*app_urlpatterns, path("bench/baseline/<str:name>", baseline),
-               path("bench/orm/listaccounts_500", orm_listaccounts)]
+               path("bench/orm/listaccounts_500", orm_listaccounts),
+               path("bench/ui/dashboard", bare_dashboard), path("bench/ui/instances", bare_instances)]

@@ -17,16 +17,19 @@ What it does, start to finish (about 5-6 minutes):
 5. downloads a 1 GiB image from a local HTTP server with storage.images.transfer.download and with
    curl, in alternating rounds (bench/download.py), and times registerTemplate until Ready against
    curl + qemu-img info (bench/register.py);
-6. deploys VMs in-process (bench/vms.py): deployVirtualMachine → Running on this machine's
+6. measures the UI in-process (bench/ui.py, right after the seed, in a transaction it rolls back):
+   the dashboard and the instances page with 10,000 VMs and 1,000 hosts against bare Django views
+   rendering the same rows, and their SQL queries with 10 and with 10,000 VMs;
+7. deploys VMs in-process (bench/vms.py): deployVirtualMachine → Running on this machine's
    qemu:///system against raw libvirt (qemu-img create -b + defineXML + create), 20 deploys through
    2 worker threads on a Simulator host, and listVirtualMachines 500-row pages and their SQL
    queries with 10 and with 10,000 VMs;
-7. opens a Tiny Linux VM's screen in-process (bench/console.py): RFB framebuffer updates through
+8. opens a Tiny Linux VM's screen in-process (bench/console.py): RFB framebuffer updates through
    `manage.py consoleproxy` (a new console token and a websocket per connection) against a direct
    TCP connection to the same VNC port, in alternating rounds: 1x1 and full-screen update round
    trips, the delivery rate of a raw update, an RFB round trip that needs no display refresh, and
    the connection set-up time;
-8. prints a table and writes bench/results.json; stops every process and drops the database.
+9. prints a table and writes bench/results.json; stops every process and drops the database.
 
 Between 1 and 2 it also adds 1,000 Simulator hosts in-process through compute.services.add_host
 (bench/hosts.py, which counts the SQL queries of a 500-row listHosts page with 10 and with 1,000
@@ -258,6 +261,10 @@ def main() -> int:
         seeded = json.loads(run_step("seed", [sys.executable, "-m", "bench.seed", "--first", "10",
                                               "--total", str(args.accounts)], env, work).strip().splitlines()[-1])
         keys = {"api_key": seeded["api_key"], "secret": seeded["secret"]}
+        # The UI pages at 10,000 VMs and 1,000 hosts, in a transaction it rolls back: before the
+        # hosts and VMs of the later steps exist, so its 10-row measurement has 10 rows.
+        ui = json.loads(run_step("ui", [sys.executable, "-m", "bench.ui"],
+                                 {**env, "DJANGO_SETTINGS_MODULE": "bench.settings"}, work).strip().splitlines()[-1])
         hosts = None
         if args.hosts:
             hosts = json.loads(run_step("hosts", [sys.executable, "-m", "bench.hosts", "--first", "10",
@@ -452,6 +459,19 @@ def main() -> int:
         con = json.loads(run_step("console", [sys.executable, "-m", "bench.console"], env, work)
                          .strip().splitlines()[-1])
         figures.extend(console_figures(con))
+        for name, label in (("dashboard", "dashboard (/client/)"), ("instances", "instances page 1 (/client/instances)")):
+            page = ui[name]
+            figures.append(figure(f"UI {label} server time at {ui['vms']:,} VMs, {ui['hosts']:,} hosts",
+                                  page["ours"]["median_ms"], "ms", page["bare"]["median_ms"], page["ratio"],
+                                  note=f"in-process, root admin, median of {page['ours']['runs']}; baseline = a bare "
+                                       f"Django view rendering the same rows from plain queries "
+                                       f"({page['bare_queries']} queries, no shell); SQL {page['sql_ms_large']} ms "
+                                       f"of ours; ratio = ours / bare"))
+            figures.append(figure(f"SQL queries per UI {label}: {ui['first']} vs {ui['vms']:,} VMs",
+                                  page["queries_large"], "queries", page["queries_small"],
+                                  page["queries_large"] / page["queries_small"] if page["queries_small"] else None,
+                                  1.0, note=f"{ui['first']} VMs and {ui['first']} hosts, then {ui['vms']:,} VMs and "
+                                            f"{ui['hosts']:,} hosts; target: the same count"))
 
         print()
         print_table(figures)
@@ -472,6 +492,11 @@ def main() -> int:
             print(f"\nconsole proxy: {con['proxy_children_left']} child process(es) still alive a second after the "
                   f"last connection closed; {con_sessions['connected']} sessions connected, {con_sessions['ended']} "
                   "marked ended")
+        for name in ("dashboard", "instances"):
+            if ui[name]["repeats"]:
+                print(f"\nUI {name} queries that grow with the number of rows (N+1):")
+                for rep in ui[name]["repeats"]:
+                    print(f"  {rep}")
         if vms["parallel"]["errors"]:
             print(f"\n{vms['parallel']['failed']} of the {vms['parallel']['deploys']} parallel deploys failed:")
             for error in vms["parallel"]["errors"]:
@@ -492,6 +517,7 @@ def main() -> int:
             "register_to_ready": registered,
             "vms": vms,
             "console": con,
+            "ui": ui,
             **({"listhosts": {k: v for k, v in hosts.items() if k != "small_sql"},
                 "listhosts_sql_with_10_hosts": hosts["small_sql"]} if hosts else {}),
         }, indent=2) + "\n")

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, F, FloatField, Sum, Value
+from django.db.models.functions import Coalesce
 
 from portal import config
 
@@ -56,7 +57,7 @@ def capacities(*, zone: Zone | None = None, pod: Pod | None = None, cluster: Clu
     from storage.models import ImageStore, StoragePool
 
     level = level or ("cluster" if cluster is not None else "pod" if pod is not None else "zone")
-    hosts = Host.objects.select_related("zone", "pod", "cluster")
+    hosts = Host.objects.all()
     pools = StoragePool.objects.select_related("zone", "pod", "cluster")
     ips = GuestIpAddress.objects.order_by()
     stores = ImageStore.objects.select_related("zone")
@@ -79,21 +80,31 @@ def capacities(*, zone: Zone | None = None, pod: Pod | None = None, cluster: Clu
             rows[key] = CapacityRow(kind, z, key_p, key_c)
         return rows[key]
 
-    factors: dict[int, tuple[float, float]] = {}
-    for host in hosts:
-        c = host.cluster
-        if c.pk not in factors:
-            factors[c.pk] = (_factor("cpu.overprovisioning.factor", c), _factor("mem.overprovisioning.factor", c))
-        cpu_factor, mem_factor = factors[c.pk]
-        mem = row(CapacityType.MEMORY, host.zone, host.pod, c)
-        mem.total += int(host.memory_total * mem_factor)
-        mem.used += host.memory_used
-        mhz = host.cpu_number * host.cpu_speed
-        cpu = row(CapacityType.CPU, host.zone, host.pod, c)
-        cpu.total += int(mhz * cpu_factor)
-        cpu.used += int(mhz * (host.cpu_used_percent or 0) / 100)
-        cores = row(CapacityType.CPU_CORE, host.zone, host.pod, c)
-        cores.total += host.cpu_number
+    from .placement import allocated as held_by_vms  # the rows placement counts
+
+    # Hosts are summed per cluster in the database (a cluster's hosts share its overprovisioning
+    # factors), so 1,000 hosts cost one small query, not 1,000 model instances.
+    mhz = F("cpu_number") * F("cpu_speed")
+    per_cluster = hosts.order_by().values("cluster_id").annotate(
+        mhz=Sum(mhz), cores=Sum("cpu_number"), memory=Sum("memory_total"), memory_used=Sum("memory_used"),
+        cpu_used=Sum(mhz * Coalesce(F("cpu_used_percent"), Value(0.0)) / Value(100.0), output_field=FloatField()))
+    per_cluster = list(per_cluster)
+    clusters = Cluster.objects.select_related("zone", "pod").in_bulk([r["cluster_id"] for r in per_cluster])
+    held = held_by_vms(hosts, by="host__cluster_id")
+    for r in per_cluster:
+        c = clusters[r["cluster_id"]]
+        cpu_factor, mem_factor = _factor("cpu.overprovisioning.factor", c), _factor("mem.overprovisioning.factor", c)
+        held_mhz, held_mib = held.get(c.pk, (0, 0))
+        mem = row(CapacityType.MEMORY, c.zone, c.pod, c)
+        mem.total += int((r["memory"] or 0) * mem_factor)
+        mem.used += r["memory_used"] or 0
+        mem.allocated += held_mib << 20
+        cpu = row(CapacityType.CPU, c.zone, c.pod, c)
+        cpu.total += int((r["mhz"] or 0) * cpu_factor)
+        cpu.used += int(r["cpu_used"] or 0)
+        cpu.allocated += held_mhz
+        cores = row(CapacityType.CPU_CORE, c.zone, c.pod, c)
+        cores.total += r["cores"] or 0
     for pool in pools:
         factor = float(config.get_value("storage.overprovisioning.factor", scope="storagepool",
                                         scope_uuid=str(pool.uuid)))

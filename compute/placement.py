@@ -33,13 +33,15 @@ def _factor(name: str, host: Host) -> float:
     return float(config.get_value(name, scope="cluster", scope_uuid=str(host.cluster.uuid)))
 
 
-def allocated(hosts: list[Host], exclude_vm: VirtualMachine | None = None) -> dict[int, tuple[int, int]]:
-    """host pk -> (MHz, MiB) held by the VMs on it."""
+def allocated(hosts, exclude_vm: VirtualMachine | None = None, *,
+              by: str = "host_id") -> dict[int, tuple[int, int]]:
+    """host pk (or, by="host__cluster_id", cluster pk) -> (MHz, MiB) held by the VMs on the
+    hosts (a list or a queryset of hosts)."""
     vms = VirtualMachine.objects.filter(host__in=hosts, state__in=VM_ON_HOST_STATES)
     if exclude_vm is not None:
         vms = vms.exclude(pk=exclude_vm.pk)
-    rows = vms.values("host_id").annotate(mhz=Sum(F("cpu_number") * F("cpu_speed")), mib=Sum("memory"))
-    return {r["host_id"]: (int(r["mhz"] or 0), int(r["mib"] or 0)) for r in rows}
+    rows = vms.order_by().values(by).annotate(mhz=Sum(F("cpu_number") * F("cpu_speed")), mib=Sum("memory"))
+    return {r[by]: (int(r["mhz"] or 0), int(r["mib"] or 0)) for r in rows}
 
 
 def _pool_for(host: Host, pools: list, disk_bytes: int):

@@ -13,7 +13,6 @@ from functools import wraps
 from typing import Any, Callable
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
@@ -26,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from portal import jobs
 from portal.errors import ApiError
 from portal.models import AsyncJob, JobStatus
+from portal.ui import root_admin_required as portal_root_admin_required
 from portal.views import paginate
 
 from . import services, wizard
@@ -53,13 +53,11 @@ MAINTENANCE_STATES = (ResourceState.MAINTENANCE, ResourceState.PREPARE_FOR_MAINT
 
 
 def root_admin_required(view: Callable) -> Callable:
-    """Logged in, and a root admin; anyone else gets 404, as for a page they may not see."""
+    """Logged in, and a root admin (anyone else gets 404); the page is in the Infrastructure section."""
 
-    @login_required
+    @portal_root_admin_required
     @wraps(view)
     def wrapped(request, *args, **kwargs):
-        if not request.user.account.is_root_admin:
-            raise Http404("No such page")
         request.nubo_section = NAV_SECTION
         return view(request, *args, **kwargs)
 
@@ -184,6 +182,12 @@ HOST_FILTERS: dict[str, tuple[str, Callable[[], Q]]] = {
 }
 
 
+def host_state_counts() -> dict[str, int]:
+    """The number of hosts in all ("total") and per HOST_FILTERS key, in one query."""
+    return Host.objects.aggregate(total=Count("id"),
+                                  **{key: Count("id", filter=q()) for key, (_, q) in HOST_FILTERS.items()})
+
+
 def _parent_filter(request, qs, *, zone: bool = True, pod: bool = False, cluster: bool = False):
     """Narrow a list by ?zone= / ?pod= / ?cluster= (uuids); returns (queryset, the parent object)."""
     for name, model, allowed in (("cluster", Cluster, cluster), ("pod", Pod, pod), ("zone", Zone, zone)):
@@ -234,8 +238,7 @@ def overview(request):
     zones = Zone.objects.aggregate(total=Count("id"), enabled=Count("id", filter=enabled))
     pods = Pod.objects.aggregate(total=Count("id"), enabled=Count("id", filter=enabled))
     clusters = Cluster.objects.aggregate(total=Count("id"), enabled=Count("id", filter=enabled))
-    hosts = Host.objects.aggregate(total=Count("id"),
-                                   **{key: Count("id", filter=q()) for key, (_, q) in HOST_FILTERS.items()})
+    hosts = host_state_counts()
     pools = StoragePool.objects.aggregate(total=Count("id"), up=Count("id", filter=Q(state="Up")))
     stores = ImageStore.objects.aggregate(total=Count("id"))
     zone_rows = (Zone.objects.annotate(num_hosts=Count("hosts", distinct=True),

@@ -2,7 +2,7 @@
 from django.urls import include, path
 
 from accounts import views as account_views
-from portal import views
+from portal import views, views_settings
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -28,6 +28,10 @@ urlpatterns = [
     path("", include("compute.ui_urls")),
     # everyone, scoped
     path("", include("storage.ui_urls")),
+    path("", include("compute.ui_urls_more")),
+    path("", include("accounts.ui_urls")),
     path("events", views.event_list, name="events"),
     path("jobs", views.job_list, name="jobs"),
+    path("settings", views_settings.setting_list, name="settings"),
+    path("settings/<str:name>", views_settings.setting_detail, name="setting"),
 ]

@@ -12,9 +12,9 @@ from django.http import Http404, HttpRequest
 from django.shortcuts import render
 from django.urls import reverse
 
-from .models import AsyncJob, Event, JobStatus
+from .models import AsyncJob, Event
 
-PAGE_SIZE = 20
+ROOT_ONLY = "root"  # as "admins only" in NAVIGATION: an entry only root admins see
 
 
 # -- helpers for UI views ---------------------------------------------------------------------------
@@ -36,9 +36,12 @@ def admin_required(view):
     return wrapped
 
 
-def paginate(request: HttpRequest, queryset, per_page: int = PAGE_SIZE) -> Page:
-    """One page of an ordered queryset, from ?page= (bad or out-of-range values are tolerated)."""
-    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+def paginate(request: HttpRequest, queryset, per_page: int | None = None) -> Page:
+    """One page of an ordered queryset, from ?page= (bad or out-of-range values are tolerated);
+    default.ui.page.size rows unless told."""
+    from . import config
+
+    return Paginator(queryset, per_page or config.get_value("default.ui.page.size")).get_page(request.GET.get("page"))
 
 
 # Navigation: (label, url name, admins only). The current item is the longest matching prefix.
@@ -47,19 +50,27 @@ NAVIGATION = (
     ("Instances", "instances", False),
     ("Templates", "templates", False),
     ("ISOs", "isos", False),
+    ("Offerings", "offerings", False),
+    ("Networks", "networks", False),
+    ("SSH key pairs", "ssh-keypairs", False),
     ("Domains", "domains", True),
     ("Accounts", "accounts", True),
     ("Users", "users", True),
+    ("Roles", "roles", ROOT_ONLY),
     ("Events", "events", False),
+    ("Alerts", "alerts", ROOT_ONLY),
     ("Async jobs", "jobs", False),
     ("Console sessions", "console-sessions", True),
+    ("Global settings", "settings", ROOT_ONLY),
     ("My account", "my-account", False),
 )
 
 
 def navigation(request: HttpRequest) -> list[dict]:
     admin = is_admin(request.user)
-    items = [{"label": label, "url": reverse(name)} for label, name, admin_only in NAVIGATION if admin or not admin_only]
+    root = request.user.account.is_root_admin
+    items = [{"label": label, "url": reverse(name)} for label, name, admin_only in NAVIGATION
+             if (root if admin_only == ROOT_ONLY else admin or not admin_only)]
     # A view answering a POST elsewhere may name the section it belongs to (request.nubo_section).
     path = getattr(request, "nubo_section", None) or request.path
     path = path.rstrip("/") + "/"
@@ -85,24 +96,9 @@ def shell_context(request) -> dict:
 # -- pages ------------------------------------------------------------------------------------------
 @login_required
 def dashboard(request):
-    from accounts.views import visible_accounts, visible_users  # the tenancy app's scoped querysets
-    from accounts.models import Domain
+    from . import dashboard as panels  # reads the apps' models: imported when the page is asked for
 
-    caller = request.user
-    context = {
-        "events": Event.objects.visible_to(caller)[:10],
-        "running_jobs": AsyncJob.objects.visible_to(caller).filter(status=JobStatus.PENDING)[:10],
-    }
-    if is_admin(caller):
-        context["counts"] = [
-            ("Domains", Domain.objects.visible_to(caller).count(), reverse("domains")),
-            ("Accounts", visible_accounts(caller).count(), reverse("accounts")),
-            ("Users", visible_users(caller).count(), reverse("users")),
-        ]
-    else:
-        context["account"] = caller.account
-        context["account_users"] = visible_users(caller).count()
-    return render(request, "portal/dashboard.html", context)
+    return render(request, "portal/dashboard.html", panels.context(request.user))
 
 
 @login_required

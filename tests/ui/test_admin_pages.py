@@ -399,7 +399,8 @@ def test_user_action_errors_are_shown(admin_ui, admin):
 def test_list_pages_cost_a_constant_number_of_queries(admin_ui, cloud, url, django_assert_max_num_queries):
     for i in range(30):
         make_account(f"many-{i:02d}", domain=make_domain(f"d{i:02d}") if i % 3 == 0 else None)
-    with django_assert_max_num_queries(12):
+    # the dashboard adds capacity, VM and host states and alerts: constant too (tests/ui/test_dashboard_ui.py)
+    with django_assert_max_num_queries(24 if url == "/client/" else 12):
         assert admin_ui.get(url).status_code == 200
 
 

@@ -1,0 +1,124 @@
+"""Guest networks and alerts UI.
+
+Networks (everyone, scoped): the shared guest network of each zone the caller may deploy into
+(the listNetworks query: GuestNetwork.objects.visible_to), with its addressing; root admins also
+see the address usage (compute.capacity's guest IP rows: allocated of total) and each zone's
+guest IP ranges with their usage and pods (capacity is listCapacity's, an admin matter). Everyone sees the NICs of its own VMs on the network.
+
+Alerts (root admin only, as listAlerts): the open alerts, filtered by type, searchable, sortable,
+with the zone, pod and cluster they are about."""
+from __future__ import annotations
+
+import ipaddress
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.http import Http404
+from django.shortcuts import get_object_or_404, render
+
+from portal.api.listing import keyword_filter
+from portal.ui import Column, chips, root_admin_required, search_query, sort
+from portal.views import paginate
+
+from .capacity import capacities_by
+from .choices import AlertType, CapacityType
+from .commands_network import ensure_guest_networks
+from .models import Alert, GuestNetwork, Nic, VlanIpRange
+from .responses_network import first_ranges
+
+NETWORK_COLUMNS = (Column("name", "Name", ("name",)), Column("zone", "Zone", ("zone__name",)),
+                   Column("cidr", "CIDR"), Column("gateway", "Gateway"), Column("created", "Created (UTC)", ("created",)))
+USAGE = Column("addresses", "Guest addresses in use")
+
+
+def _cidr(ip_range) -> str:
+    return str(ipaddress.IPv4Network(f"{ip_range.gateway}/{ip_range.netmask}", strict=False)) if ip_range else "—"
+
+
+def _networks(caller):
+    ensure_guest_networks(caller)  # as listNetworks: a zone with a guest range has its network row
+    return GuestNetwork.objects.visible_to(caller).select_related("zone")
+
+
+def _decorate(networks: list, ip_usage: dict[int, object] | None) -> None:
+    """Addressing (the zone's first range, as listNetworks answers) and address usage per zone."""
+    ranges = first_ranges(n.zone_id for n in networks)
+    for network in networks:
+        first = ranges.get(network.zone_id)
+        network.cidr, network.gateway = _cidr(first), first.gateway if first else "—"
+        if ip_usage is not None:
+            usage = ip_usage.get(network.zone_id)
+            network.usage = (usage.allocated, usage.total) if usage is not None else (0, 0)
+
+
+def _ip_usage(caller) -> dict[int, object] | None:
+    """Per zone, the guest addresses allocated and in all (compute.capacity's guest IP rows);
+    None for anyone but a root admin."""
+    if not caller.account.is_root_admin:
+        return None
+    return {zone_id: row for zone_id, rows in capacities_by("zone").items() for row in rows
+            if row.type == CapacityType.DIRECT_ATTACHED_PUBLIC_IP}
+
+
+@login_required
+def network_list(request):
+    caller = request.user
+    query = search_query(request)
+    networks = keyword_filter(_networks(caller), query, "name", "zone__name")
+    root = caller.account.is_root_admin
+    columns = NETWORK_COLUMNS[:4] + (USAGE,) + NETWORK_COLUMNS[4:] if root else NETWORK_COLUMNS
+    networks, headers = sort(request, networks, columns, "zone")
+    page = paginate(request, networks)
+    _decorate(page.object_list, _ip_usage(caller))
+    return render(request, "compute/network_list.html", {"page": page, "headers": headers, "query": query,
+                                                         "is_root": root})
+
+
+@login_required
+def network_detail(request, uuid):
+    from .views_instances import visible_vms
+
+    caller = request.user
+    network = get_object_or_404(_networks(caller), uuid=uuid)
+    _decorate([network], _ip_usage(caller))
+    root = caller.account.is_root_admin
+    ranges = []
+    if root:
+        ranges = list(VlanIpRange.objects.visible_to(caller).filter(zone=network.zone).select_related("pod")
+                      .annotate(num_addresses=Count("addresses"), num_allocated=Count("addresses__allocated"))
+                      .order_by("pod__name", "start_ip", "id"))
+    nics = list(Nic.objects.filter(network=network, virtual_machine__in=visible_vms(caller))
+                .select_related("virtual_machine", "address").order_by("address__address", "id")[:50])
+    return render(request, "compute/network_detail.html", {
+        "network": network, "ranges": ranges, "nics": nics, "is_root": root})
+
+
+# -- alerts ---------------------------------------------------------------------------------------
+ALERT_COLUMNS = (Column("sent", "Sent (UTC)", ("sent",)), Column("type", "Type", ("type",)),
+                 Column("name", "Name", ("name",)), Column("subject", "Subject"), Column("where", "Where"))
+
+
+@root_admin_required
+def alert_list(request):
+    caller = request.user
+    query = search_query(request)
+    alerts = keyword_filter(Alert.objects.visible_to(caller).filter(archived=False), query, "subject", "name")
+    types = [(str(t.value), t.name.replace("_", " ").title()) for t in AlertType]
+    wanted = request.GET.get("type", "")
+    if wanted:
+        if wanted not in dict(types):
+            raise Http404("No such alert type")
+        alerts = alerts.filter(type=int(wanted))
+    alerts, headers = sort(request, alerts.select_related("zone", "pod", "cluster"), ALERT_COLUMNS, "-sent")
+    labels = dict(types)
+    page = paginate(request, alerts)
+    for alert in page.object_list:
+        alert.type_label = labels.get(str(alert.type), str(alert.type))
+    counts = dict(Alert.objects.visible_to(caller).filter(archived=False).values_list("type")
+                  .annotate(n=Count("id")).values_list("type", "n"))
+    shown = [(key, f"{label} ({counts.get(int(key), 0)})") for key, label in types if counts.get(int(key))
+             or key == wanted]
+    return render(request, "compute/alert_list.html", {
+        "page": page, "headers": headers, "query": query, "filtered": bool(query or wanted),
+        "chips": chips(request, "type", shown, "Filter alerts by type") if shown else None})
+

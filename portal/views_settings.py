@@ -1,0 +1,73 @@
+"""Global settings UI (root admin only, as updateConfiguration; anyone else gets 404): every
+setting with its description, category, type, current and default value — searchable by name or
+description, filtered by category, sortable — and a page per setting to change its global value,
+validated by portal.services.update_configuration (the type, bounds and choices of the setting's
+definition), which writes the event. The error is shown next to the value."""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from . import config, services
+from .errors import ApiError
+from .ui import Column, chips, root_admin_required, search_query, sort
+from .views import paginate
+
+COLUMNS = (Column("name", "Name", ("name",)), Column("category", "Category", ("category",)),
+           Column("value", "Value"), Column("defaultvalue", "Default"), Column("description", "Description"))
+
+
+class SettingForm(forms.Form):
+    value = forms.CharField(label="Value", required=False, max_length=4096, strip=False)
+
+    def __init__(self, *args, setting: config.Setting, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["value"]
+        choices = ("true", "false") if setting.type == "Boolean" else setting.choices
+        if choices:
+            self.fields["value"] = forms.ChoiceField(label="Value", choices=[(c, c) for c in choices])
+        else:
+            hints = {"Integer": "A whole number", "Float": "A number", "CIDRList": "CIDRs separated by commas"}
+            bounds = [f"at least {setting.minimum:g}" if setting.minimum is not None else "",
+                      f"at most {setting.maximum:g}" if setting.maximum is not None else ""]
+            text = ", ".join(b for b in bounds if b)
+            field.help_text = hints.get(setting.type, "Text") + (f", {text}" if text else "") + "."
+
+
+@root_admin_required
+def setting_list(request):
+    query = search_query(request)
+    category = request.GET.get("category", "")
+    categories = sorted({s.category for s in config.REGISTRY.values()})
+    if category and category not in categories:
+        raise Http404("No such category")
+    rows = services.list_configurations(keyword=query or None, category=category or None)
+    for row in rows:
+        row["changed"] = row["value"] != row["defaultvalue"]
+    rows, headers = sort(request, rows, COLUMNS, "name")
+    return render(request, "portal/settings.html", {
+        "page": paginate(request, rows), "headers": headers, "query": query,
+        "chips": chips(request, "category", [(c, c) for c in categories], "Filter settings by category")})
+
+
+@root_admin_required
+@require_http_methods(["GET", "POST"])
+def setting_detail(request, name: str):
+    setting = config.REGISTRY.get(name)
+    if setting is None:
+        raise Http404("No such setting")
+    row = services.list_configurations(name=name)[0]
+    form = SettingForm(request.POST if request.method == "POST" else None, setting=setting,
+                       initial={"value": row["value"]})
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = services.update_configuration(request.user, name, form.cleaned_data["value"])
+        except ApiError as exc:
+            form.add_error("value", exc.message)
+        else:
+            messages.success(request, f"{name} is now {changed['value']}.")
+            return redirect("setting", name=name)
+    return render(request, "portal/setting_detail.html", {"setting": setting, "row": row, "form": form})
