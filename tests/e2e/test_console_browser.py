@@ -6,6 +6,7 @@ whole portal behind nginx on one HTTPS origin with docs/nginx-console.conf — w
 outlives nginx's idle timeout thanks to the proxy's pings."""
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import shutil
@@ -23,7 +24,7 @@ from portal import config
 from tests.compute.kvm import QEMU, make_kvm_zone, remove_kvm_zone
 from tests.factories import bootstrap_cloud, make_account
 from tests.storage.test_builtin_images import SerialConsole
-from tests.ui.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.ui.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 
 from .procs import Proc, free_port, wait_tcp
 
@@ -208,6 +209,8 @@ def test_a_tenant_types_into_a_vm_console(front, live_server, backing, console_p
     sessions = ConsoleSession.objects.filter(virtual_machine__name=name)
     assert sessions.filter(connected__isnull=False).count() >= 1
     assert all(s.origin == base for s in sessions)
+    if front == "direct" and os.environ.get("NUBO_UPDATE_SCREENSHOTS") == "1":  # the README's picture
+        shutil.copyfile(ARTIFACTS / "console-direct.png", SCREENSHOTS / "console.png")
     if nginx is not None:
         log = (tmp_path / "nginx" / "access.log").read_text()
         assert "/client/console/websockify" in log and "token=" not in log
