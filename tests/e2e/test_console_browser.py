@@ -3,7 +3,8 @@ tenant logs in, deploys the built-in Tiny Linux template through the form, opens
 and types a command into the VM's root shell on its screen; the command's output is read back from
 the VM's serial console. Run twice: the page talking to the console proxy on its own port, and the
 whole portal behind nginx on one HTTPS origin with docs/nginx-console.conf — where an idle console
-outlives nginx's idle timeout thanks to the proxy's pings."""
+outlives nginx's idle timeout thanks to the proxy's pings. It ends as issue 7's tenant flow does:
+stop, then destroy."""
 from __future__ import annotations
 
 import os
@@ -195,6 +196,13 @@ def test_a_tenant_types_into_a_vm_console(front, live_server, backing, console_p
                 console_page.get_by_role("button", name="Reconnect").click()
                 expect(console_page.locator("#console-status")).to_contain_text("its console opens only while it is Running")
                 console_page.screenshot(path=str(ARTIFACTS / f"console-{front}-stopped.png"))
+
+                # and the tenant destroys it (issue 7's tenant flow ends here)
+                page.bring_to_front()
+                expect(page.locator("#instance-state")).to_have_text("Stopped")
+                page.get_by_role("button", name="Destroy").click()
+                expect(page.locator("#instance-state")).to_have_text("Destroyed")
+                expect(page.locator("#instance-console")).to_have_count(0)  # the link; a disabled button stays
             finally:
                 browser.close()
                 connection.close()  # the ORM's connection of Playwright's greenlet, not the test's own

@@ -1,6 +1,6 @@
 """A tour of the main pages in Debian's chromium, as the root admin and as a tenant, on a small
 Simulator cloud with VMs: every page answers without an error and shows its heading, with no
-request of the page failing. Screenshots land in artifacts/ui/tour-*.png; with
+request of the page failing; another tenant reaching a VM's page by its URL gets a 404. Screenshots land in artifacts/ui/tour-*.png; with
 NUBO_UPDATE_SCREENSHOTS=1 they also replace the README's pictures in docs/screenshots/."""
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ TENANT_PAGES = (
 @pytest.mark.browser
 def test_a_tour_of_the_main_pages(live_server, transactional_db, tmp_path, threaded_jobs):
     bootstrap_cloud()
-    tenant = make_account("tenant-a")
+    tenant, other = make_account("tenant-a"), make_account("tenant-b")
     sim = build_sim(tmp_path)
     api = ApiClient(Client(), tenant)
     for name in ("web-1", "web-2", "db-1"):
@@ -79,6 +79,14 @@ def test_a_tour_of_the_main_pages(live_server, transactional_db, tmp_path, threa
             page.screenshot(path=str(shot), full_page=True)
             shots.append(shot)
         assert b.failed == [], b.failed
+        # isolation: another tenant typing tenant-a's VM address gets the 404 page, not the VM
+        page.get_by_role("button", name="Log out").click()
+        page.get_by_label("Username").fill("tenant-b")
+        page.get_by_label("Password").fill(other.password)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+        answer = page.goto(live_server.url + f"/client/instances/{vm.uuid}")
+        assert answer.status == 404 and "web-1" not in page.content()
     if os.environ.get("NUBO_UPDATE_SCREENSHOTS") == "1":  # refresh the README's pictures on demand
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for shot in shots:
