@@ -1,11 +1,13 @@
 """The basic-installation wizard in a real browser (Debian's chromium driven by Playwright): the
 root admin walks through every step (fixing one mistake the server points out), launches, the
 set-up job runs (in-process after the request's commit: NUBO_JOBS_EAGER) and the progress page
-shows success; the zone is enabled and its Simulator host is Up. Then the progress page of a
+shows success; the zone is enabled and its Simulator host is Up. The admin flow goes on: a template
+becomes Ready in the new zone, then an offering, an account and a second user of it. Then the progress page of a
 running set-up follows the job live, without reloading, until it fails at a named step."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import bootstrap_cloud
+from tests.images import make_qcow2
 
 from .test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 
@@ -131,6 +134,50 @@ def test_basic_zone_wizard_in_the_browser(live_server, transactional_db, tmp_pat
             expect(page.get_by_role("heading", name="Host h1")).to_be_visible()
             expect(page.locator("#host-state")).to_have_text("Up")
             page.screenshot(path=str(ARTIFACTS / "infra-host.png"), full_page=True)
+
+            # the rest of the admin flow (issue 7): a template Ready in the new zone, an offering,
+            # an account and a second user in it
+            main_nav = page.get_by_role("navigation", name="Main")
+            main_nav.get_by_role("link", name="Templates").click()
+            page.get_by_role("link", name="Register template").click()
+            page.get_by_role("textbox", name="Name", exact=True).fill("admin-tiny")
+            page.get_by_label("URL").fill(make_qcow2(tmp_path / "admin-tiny.qcow2").as_uri())  # file://: root only
+            page.get_by_label("Zone").select_option(label="zone-b")
+            page.get_by_role("button", name="Register template").click()
+            expect(page.get_by_role("heading", name="Template admin-tiny")).to_be_visible()
+            expect(page.locator("#image-zones")).to_contain_text("Download Complete")
+            main_nav.get_by_role("link", name="Offerings").click()
+            page.get_by_role("link", name="Add service offering").click()
+            page.get_by_label("Name").fill("Flow")
+            page.get_by_label("Description").fill("1 vCPU, 256 MiB")
+            page.get_by_label("Fixed size").check()
+            page.get_by_role("spinbutton", name="vCPUs", exact=True).fill("1")
+            page.get_by_role("spinbutton", name="Memory (MiB)", exact=True).fill("256")
+            page.get_by_label("CPU speed (MHz)").fill("500")
+            page.get_by_role("button", name="Create service offering").click()
+            expect(page.get_by_text("Service offering Flow created.")).to_be_visible()
+            main_nav.get_by_role("link", name="Accounts").click()
+            page.get_by_role("link", name="Add account").click()
+            page.get_by_label("Account name").fill("flow-team")
+            page.get_by_label("Account type").select_option(label="User")
+            page.get_by_label("Username").fill("flo")
+            page.get_by_label("Password").fill("flo-pw-123")
+            page.get_by_label("E-mail").fill("flo@example.org")
+            page.get_by_label("First name").fill("Flo")
+            page.get_by_label("Last name").fill("Team")
+            page.get_by_role("button", name="Create account").click()
+            expect(page.get_by_text("Account flow-team created.")).to_be_visible()
+            main_nav.get_by_role("link", name="Users").click()
+            page.get_by_role("link", name="Add user").click()
+            page.locator("#id_account").select_option(label="flow-team (ROOT)")
+            page.get_by_label("Username").fill("flo2")
+            page.get_by_label("Password").fill("flo2-pw-123")
+            page.get_by_label("E-mail").fill("flo2@example.org")
+            page.get_by_label("First name").fill("Flo")
+            page.get_by_label("Last name").fill("Two")
+            page.get_by_role("button", name="Create user").click()
+            expect(page.get_by_text(re.compile(r"User flo2 .*created"))).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "admin-flow-user.png"), full_page=True)
 
             # a running set-up: its page follows the job live, until it fails at a named step
             job_uuid = in_thread(lambda: str(_pending_setup(cloud).uuid))
