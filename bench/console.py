@@ -484,6 +484,7 @@ def cleanup(root: Path, made: dict) -> None:
 
     from compute import instances, networks
     from compute.drivers import DriverError, get_driver
+    from tests.compute.kvm import remove_network_and_pools
     from compute.models import Pod, VirtualMachine
 
     if "vm" in made:  # as a user would: destroy and expunge (a kept database then holds no live VM)
@@ -520,20 +521,7 @@ def cleanup(root: Path, made: dict) -> None:
             warn(f"cleanup could not read the pod's network from the database: {exc!r}")
     try:
         with get_driver(QEMU) as driver:
-            if network:
-                try:
-                    driver.delete_network(network)
-                except DriverError as exc:
-                    warn(f"cleanup: network {network}: {exc.message}")
-            for info in driver.list_pools():
-                if not info.spec.path.startswith(str(root)):
-                    continue
-                try:
-                    for volume in sorted(driver.list_volumes(info.spec.name), key=lambda v: not v.backing_path):
-                        driver.delete_volume(info.spec.name, volume.name)
-                    driver.delete_pool(info.spec.name, force=True)
-                except DriverError as exc:
-                    warn(f"cleanup: pool {info.spec.name}: {exc.message}")
+            remove_network_and_pools(driver, network=network, under=str(root), warn=warn)
     except DriverError as exc:
         warn(f"cleanup: {exc.message}")
 

@@ -60,6 +60,31 @@ def make_kvm_zone(tmp_path: Path) -> SimpleNamespace:
                            tmp_path=tmp_path)
 
 
+def remove_network_and_pools(driver, *, network: str | None, under: str, warn=None) -> None:
+    """Delete a pod's libvirt network and every pool (with its volumes, clones first) whose
+    directory lies under `under`. `warn(text)` hears what could not be removed (default: raise)."""
+    def attempt(what: str, action) -> None:
+        try:
+            action()
+        except DriverError as exc:
+            if warn is None:
+                raise
+            warn(f"cleanup: {what}: {exc.message}")
+
+    if network:
+        attempt(f"network {network}", lambda: driver.delete_network(network))
+    for info in driver.list_pools():
+        if not info.spec.path.startswith(under):
+            continue
+
+        def empty_and_delete(name=info.spec.name) -> None:
+            for volume in sorted(driver.list_volumes(name), key=lambda v: not v.backing_path):
+                driver.delete_volume(name, volume.name)
+            driver.delete_pool(name, force=True)
+
+        attempt(f"pool {info.spec.name}", empty_and_delete)
+
+
 def remove_kvm_zone(kvm: SimpleNamespace) -> None:
     """What a test left on the host (rows roll back or are flushed, libvirt does not forget)."""
     with get_driver(QEMU) as driver:
@@ -69,9 +94,4 @@ def remove_kvm_zone(kvm: SimpleNamespace) -> None:
                 driver.undefine_domain(vm.instance_name)
             except DriverError:
                 pass
-        driver.delete_network(networks.pod_network_spec(kvm.pod).name)
-        for info in driver.list_pools():
-            if info.spec.path.startswith(str(kvm.tmp_path)):
-                for volume in sorted(driver.list_volumes(info.spec.name), key=lambda v: not v.backing_path):
-                    driver.delete_volume(info.spec.name, volume.name)
-                driver.delete_pool(info.spec.name, force=True)
+        remove_network_and_pools(driver, network=networks.pod_network_spec(kvm.pod).name, under=str(kvm.tmp_path))
