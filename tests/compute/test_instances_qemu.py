@@ -108,3 +108,38 @@ def test_a_real_vm_boots_from_the_iso_with_its_blank_disk_and_goes_away_cleanly(
         assert row.instance_name not in {d.name for d in driver.list_domains()}
         left = {v.name for v in driver.list_volumes(kvm.pool.libvirt_name)}
         assert left == {iso_volume}, left  # the disk and the config drive are gone; the ISO's pool copy stays
+
+
+def test_the_hosts_dhcp_answers_only_the_vms_nubo_placed_there(api, kvm):
+    """Static entries only, no dynamic range: a guest on the same segment that Nubo did not place
+    on this host (another host's guest, a stranger) gets no address from it."""
+    import secrets
+    import uuid
+
+    from compute.drivers import DiskSpec, DomainSpec, NicSpec
+    from storage.images.primary import base_volume_name
+
+    job = api.job(api("deployVirtualMachine", zoneid=str(kvm.zone.uuid), serviceofferingid=str(kvm.offering.uuid),
+                      templateid=str(kvm.template.uuid), name="known"))
+    assert job["jobstatus"] == 1, job
+    network = networks.pod_network_spec(kvm.pod).name
+    stranger = f"nubo-stranger-{secrets.token_hex(3)}"
+    with get_driver(QEMU) as driver:
+        driver.clone_volume(kvm.pool.libvirt_name, base_volume_name(kvm.template), f"{stranger}-root")
+        try:
+            driver.define_domain(DomainSpec(
+                name=stranger, uuid=str(uuid.uuid4()), vcpus=1, memory_mib=kvm.offering.memory,
+                disks=(DiskSpec(target="vda", pool=kvm.pool.libvirt_name, volume=f"{stranger}-root", boot_order=1),),
+                nics=(NicSpec(mac="52:54:00:%02x:%02x:%02x" % tuple(secrets.token_bytes(3)), network=network),)))
+            driver.start_domain(stranger)
+            console = SerialConsole(driver, stranger)
+            try:
+                marker = console.wait_for(r"NUBO-TINY-LINUX READY hostname=\S+ ip=(\S+) config=(\S+)\r?\n",
+                                          BOOT_TIMEOUT_S)
+            finally:
+                console.close()
+            assert marker.groups() == (b"none", b"none")  # no lease: the host's DHCP does not know its MAC
+        finally:
+            driver.stop_domain(stranger, force=True)
+            driver.undefine_domain(stranger)
+            driver.delete_volume(kvm.pool.libvirt_name, f"{stranger}-root")
