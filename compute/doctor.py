@@ -1,4 +1,5 @@
-"""`manage.py doctor` checks for hosts: libvirt, KVM, the hostname, local storage (see portal/doctor.py)."""
+"""`manage.py doctor` checks for hosts: libvirt, KVM, the hostname, local storage, the console proxy's port
+(see portal/doctor.py)."""
 from __future__ import annotations
 
 import os
@@ -7,7 +8,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from portal.doctor import CheckResult, check
+from portal.doctor import CheckResult, check, port_free_or_ours
 
 LOCAL_URI = "qemu:///system"
 START_LIBVIRTD = "make run starts it; or, as root: scripts/services.sh start-libvirtd"
@@ -86,3 +87,13 @@ def storage_path_writable() -> CheckResult:
         return CheckResult.fail(f"{path} is not writable: {exc.strerror or exc}", fix)
     free = shutil.disk_usage(path).free
     return CheckResult.ok(f"{path} is writable, {free / 2**30:.1f} GiB free")
+
+
+@check("console-port")
+def console_port_free() -> CheckResult:
+    """The console proxy's address (NUBO_CONSOLE_BIND): free, or served by manage.py consoleproxy."""
+    from django.conf import settings
+
+    host, _, port = settings.NUBO_CONSOLE_BIND.rpartition(":")
+    return port_free_or_ours(host.strip("[]") or "0.0.0.0", int(port), ours=("manage.py consoleproxy",),
+                             setting="NUBO_CONSOLE_BIND")

@@ -287,12 +287,9 @@ def _listening_process(port: int) -> tuple[int, str] | None:
     return None
 
 
-@check("web-port")
-def web_port_free() -> CheckResult:
-    address = _bind_address()
-    if address is None:
-        return CheckResult.ok(f"NUBO_BIND={os.environ['NUBO_BIND']} (not a TCP port)")
-    host, port = address
+def port_free_or_ours(host: str, port: int, *, ours: tuple[str, ...], setting: str) -> CheckResult:
+    """A TCP address Nubo will listen on: free, or already served by the process of Nubo whose
+    command line contains one of `ours`; otherwise a warning naming who holds it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -302,10 +299,19 @@ def web_port_free() -> CheckResult:
         except OSError:
             pass
     owner = _listening_process(port)
-    if owner and ("portal.wsgi" in owner[1] or "manage.py runserver" in owner[1]):
+    if owner and any(mark in owner[1] for mark in ours):
         return CheckResult.ok(f"{host}:{port} is served by Nubo (pid {owner[0]})")
     who = f"pid {owner[0]}: {owner[1][:80]}" if owner else "another process"
     return CheckResult.warn(
         f"{host}:{port} is in use by {who}",
-        f"stop that process, or run Nubo elsewhere: NUBO_BIND=127.0.0.1:{port + 1} make run",
+        f"stop that process, or run Nubo elsewhere: {setting}=127.0.0.1:{port + 1} make run",
     )
+
+
+@check("web-port")
+def web_port_free() -> CheckResult:
+    address = _bind_address()
+    if address is None:
+        return CheckResult.ok(f"NUBO_BIND={os.environ['NUBO_BIND']} (not a TCP port)")
+    host, port = address
+    return port_free_or_ours(host, port, ours=("portal.wsgi", "manage.py runserver"), setting="NUBO_BIND")

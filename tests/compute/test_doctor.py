@@ -11,7 +11,7 @@ from portal.doctor import OK, REGISTRY, WARN
 def test_doctor_finds_the_compute_checks() -> None:
     autodiscover_modules("doctor")
     names = [c.name for c in REGISTRY]
-    for name in ("libvirt", "kvm", "dev-kvm", "hostname", "storage-path"):
+    for name in ("libvirt", "kvm", "dev-kvm", "hostname", "storage-path", "console-port"):
         assert name in names
     assert dict((c.name, c.requires) for c in REGISTRY)["kvm"] == ("libvirt",)
 
@@ -45,3 +45,22 @@ def test_host_checks_answer(settings, tmp_path) -> None:
     settings.NUBO_STORAGE_DIR = tmp_path / "ro" / "storage"
     if os.geteuid() != 0:  # root writes anywhere
         assert doctor.storage_path_writable().status == "FAIL"
+
+
+def test_console_port_check_names_who_holds_the_port(settings) -> None:
+    import socket
+
+    from compute import doctor
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.NUBO_CONSOLE_BIND = f"127.0.0.1:{port}"
+    assert doctor.console_port_free().status == OK
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(1)
+        held = doctor.console_port_free()
+    assert held.status == WARN and f"127.0.0.1:{port} is in use by pid {os.getpid()}" in held.detail
+    assert held.fix == f"stop that process, or run Nubo elsewhere: NUBO_CONSOLE_BIND=127.0.0.1:{port + 1} make run"
