@@ -55,6 +55,7 @@ def paginate(request: HttpRequest, queryset, per_page: int | None = None) -> Pag
 NAVIGATION = (
     ("Dashboard", "dashboard", False),
     ("Instances", "instances", False),
+    ("Volumes", "volumes", False),
     ("Templates", "templates", False),
     ("ISOs", "isos", False),
     ("Offerings", "offerings", False),
