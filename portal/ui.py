@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import wraps
+import re
 import uuid as uuidlib
 from typing import Any, Callable, Iterable, Sequence, Union
 
@@ -21,6 +22,7 @@ from django.http import Http404, HttpRequest
 from django.urls import reverse
 
 MAX_QUERY = 255
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,15 @@ def columns_for(columns: Sequence[Column], *, admin: bool) -> tuple[Column, ...]
     return tuple(c for c in columns if admin or not c.admins_only)
 
 
+def query_value(request: HttpRequest, param: str) -> str:
+    """A query-string value as a list page may use it: without control characters (PostgreSQL
+    refuses a NUL in any text), trimmed and bounded — never an error."""
+    return CONTROL_CHARACTERS.sub("", request.GET.get(param) or "").strip()[:MAX_QUERY]
+
+
 def search_query(request: HttpRequest) -> str:
-    """The ?q= search term, trimmed and bounded (never an error)."""
-    return (request.GET.get("q") or "").strip()[:MAX_QUERY]
+    """The ?q= search term."""
+    return query_value(request, "q")
 
 
 def _current(request: HttpRequest, columns: Sequence[Column], default: str) -> tuple[Column, bool]:
@@ -156,7 +164,7 @@ def filter_rows(request: HttpRequest, rows: QuerySet, filters: Iterable[Filter])
     """`rows` narrowed by each filter's value in the query string, with the chip groups to show."""
     groups, ignored, active = [], [], False
     for flt in filters:
-        value = (request.GET.get(flt.param) or "").strip()[:MAX_QUERY]
+        value = query_value(request, flt.param)
         condition = flt.condition(value)
         if condition is None:
             ignored.append(f"“{value}” is not a value of {flt.param}: ignored.")
