@@ -24,9 +24,9 @@ from .services import require_root_admin
 
 
 def alert_type_label(value: int) -> str:
-    """"Host", "Storage Misc"… (the number itself for a type Nubo does not name)."""
+    """"Host", "User VM"… (the number itself for a type Nubo does not name)."""
     try:
-        return AlertType(value).name.replace("_", " ").title()
+        return AlertType(value).label
     except ValueError:
         return str(value)
 
