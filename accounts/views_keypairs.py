@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.errors import ApiError
-from portal.ui import Column, search_query, sort
+from portal.ui import Column, columns_for, search_query, sort
 from portal.views import is_admin, paginate
 
 from . import keypairs
@@ -20,7 +20,7 @@ from .forms import KeyPairForm
 from .models import SSHKeyPair
 
 COLUMNS = (Column("name", "Name", ("name",)), Column("fingerprint", "Fingerprint (MD5)"),
-           Column("owner", "Account", ("account__name",)), Column("created", "Created (UTC)", ("created",)))
+           Column("owner", "Account", ("account__name",), admins_only=True), Column("created", "Created (UTC)", ("created",)))
 
 
 def visible_keypairs(caller):
@@ -31,7 +31,7 @@ def visible_keypairs(caller):
 def keypair_list(request):
     caller = request.user
     show_owner = is_admin(caller)
-    columns = COLUMNS if show_owner else tuple(c for c in COLUMNS if c.key != "owner")
+    columns = columns_for(COLUMNS, admin=show_owner)
     query = search_query(request)
     rows = visible_keypairs(caller)
     if query:

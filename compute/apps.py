@@ -1,6 +1,17 @@
 from django.apps import AppConfig
 
 
+def _openable_vms(caller):
+    from .views_instances import visible_vms
+
+    return visible_vms(caller)
+
+
+def _root_admin_only(model):
+    """The rows of an infrastructure model whose pages only a root admin opens."""
+    return lambda caller: model.objects.all() if caller.account.is_root_admin else model.objects.none()
+
+
 class ComputeConfig(AppConfig):
     name = "compute"
     verbose_name = "Compute"
@@ -29,3 +40,12 @@ class ComputeConfig(AppConfig):
         limits.register_counter("user_vm", count_vms)
         limits.register_counter("cpu", count_cpus)
         limits.register_counter("memory", count_memory)
+
+        # the pages a job's object links to (portal.ui.object_links)
+        from portal.ui import register_object_page
+
+        from .models import Host, Zone
+
+        register_object_page("VirtualMachine", "instance-detail", _openable_vms)
+        register_object_page("Zone", "infra-zone", _root_admin_only(Zone))
+        register_object_page("Host", "infra-host", _root_admin_only(Host))

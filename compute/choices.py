@@ -66,18 +66,18 @@ class StoragePoolState(models.TextChoices):
 class AlertType(models.IntegerChoices):
     """CloudStack's alert type numbers (AlertManager)."""
 
-    MEMORY = 0
-    CPU = 1
-    STORAGE = 2
-    STORAGE_ALLOCATED = 3
-    PUBLIC_IP = 4
-    PRIVATE_IP = 5
-    SECONDARY_STORAGE = 6
-    HOST = 7
-    USERVM = 8
-    MANAGEMENT_NODE = 13
-    STORAGE_MISC = 25
-    RESOURCE_LIMIT_EXCEEDED = 26
+    MEMORY = 0, "Memory"
+    CPU = 1, "CPU"
+    STORAGE = 2, "Primary storage"
+    STORAGE_ALLOCATED = 3, "Primary storage allocated"
+    PUBLIC_IP = 4, "Public IPs"
+    PRIVATE_IP = 5, "Private IPs"
+    SECONDARY_STORAGE = 6, "Secondary storage"
+    HOST = 7, "Host"
+    USERVM = 8, "User VM"
+    MANAGEMENT_NODE = 13, "Management node"
+    STORAGE_MISC = 25, "Storage"
+    RESOURCE_LIMIT_EXCEEDED = 26, "Resource limit exceeded"
 
 
 class CapacityType(models.IntegerChoices):

@@ -1,15 +1,18 @@
 """API commands of the infrastructure hierarchy (root admin), listZones/listHypervisors for all."""
 from __future__ import annotations
 
+from typing import Callable, ClassVar
+
 from rest_framework import serializers
 
 from accounts.access import ADMIN_ONLY, ALL_ROLE_TYPES
 from accounts.models import Domain
 from portal.api import params as P
-from portal.api.listing import filter_by, keyword_filter
+from portal.api.listing import filter_by, inclusive_end, keyword_filter
 from portal.api.registry import Command, ListParams, register
+from portal.errors import ParamError
 
-from . import services
+from . import alerts, services
 from .capacity import capacities
 from .choices import Hypervisor
 from .models import Alert, Cluster, Host, Pod, VlanIpRange, Zone
@@ -650,12 +653,66 @@ class ListAlerts(Command):
         if params.get("id"):
             qs = qs.filter(uuid=params["id"])
         if params.get("type"):
-            try:
-                qs = qs.filter(type=int(params["type"]))
-            except ValueError:
-                from portal.errors import ParamError
-
-                raise ParamError(f"Invalid parameter type value={params['type']}: alert types are numbers") from None
+            qs = qs.filter(type=alert_type(params))
         if params.get("name"):
             qs = qs.filter(name=params["name"])
         return keyword_filter(qs, params.get("keyword"), "subject", "name")
+
+
+def alert_type(params) -> int | None:
+    """The `type` parameter of the alert commands: a string holding the type's number."""
+    if not params.get("type"):
+        return None
+    try:
+        number = int(params["type"])
+    except ValueError:
+        number = None
+    if number is None or not 0 <= number < 2 ** 31:
+        raise ParamError(f"Invalid parameter type value={params['type']}: alert types are numbers such as 7")
+    return number
+
+
+def alert_selection_params(verb: str) -> type[serializers.Serializer]:
+    """The parameters of archiveAlerts / deleteAlerts (CloudStack 4.18's)."""
+    formats = '(use format "yyyy-MM-dd" or the new format "yyyy-MM-dd HH:mm:ss")'
+    return type(f"{verb.title()}AlertsParams", (serializers.Serializer,), {
+        "ids": P.List(P.Entity(Alert), help_text="the IDs of the alerts"),
+        "type": P.String(help_text=f"{verb} by alert type"),
+        "startdate": P.Date(help_text=f"start date range to {verb} alerts (including) this date {formats}"),
+        "enddate": P.Date(help_text=f"end date range to {verb} alerts (including) this date {formats}"),
+    })
+
+
+def _alert_selection(params) -> dict:
+    return {"alerts": params.get("ids") or None, "alert_type": alert_type(params),
+            "start": params.get("startdate"), "end": inclusive_end(params.get("enddate"))}
+
+
+class AlertSelectionCommand(Command):
+    """archiveAlerts / deleteAlerts: one compute.alerts function over the alerts the parameters choose."""
+
+    kind = "success"
+    roles = ADMIN_ONLY
+    service: ClassVar[Callable[..., int]]
+
+    def execute(self, params):
+        type(self).service(self.caller, **_alert_selection(params))
+        return True
+
+
+@register
+class ArchiveAlerts(AlertSelectionCommand):
+    name = "archiveAlerts"
+    description = "Archive one or more alerts."
+    Params = alert_selection_params("archive")
+    event = "ALERT.ARCHIVE"
+    service = staticmethod(alerts.archive_alerts)
+
+
+@register
+class DeleteAlerts(AlertSelectionCommand):
+    name = "deleteAlerts"
+    description = "Delete one or more alerts."
+    Params = alert_selection_params("delete")
+    event = "ALERT.DELETE"
+    service = staticmethod(alerts.delete_alerts)

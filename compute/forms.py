@@ -15,6 +15,7 @@ from django import forms
 from accounts.forms import ServiceForm
 from portal import config
 from portal.errors import ApiError
+from portal.ui import is_uuid
 
 from .choices import Emulation, Hypervisor
 from .drivers import DriverError, libvirt_uri
@@ -260,3 +261,42 @@ class DeleteHostForm(forms.Form):
 
 class SearchForm(forms.Form):
     q = forms.CharField(label="Search", max_length=255, required=False)
+
+
+class AlertSelectionForm(forms.Form):
+    """Which alerts to archive or delete (the alerts page): those ticked, of a type, sent on or
+    before a day — what is chosen combined, as archiveAlerts / deleteAlerts combine ids, type and
+    enddate."""
+
+    ids = forms.TypedMultipleChoiceField(required=False, coerce=str, choices=())
+    type = forms.TypedChoiceField(label="Type", required=False, coerce=int, empty_value=None, choices=())
+    before = forms.DateField(label="Sent on or before", required=False,
+                             widget=forms.DateInput(attrs={"type": "date"}),
+                             error_messages={"invalid": "Enter a day such as 2024-05-31"})
+
+    def __init__(self, *args, alerts, types, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.alerts = alerts
+        ticked = self.data.getlist("ids") if hasattr(self.data, "getlist") else []
+        self.fields["ids"].choices = [(uuid, uuid) for uuid in ticked if is_uuid(uuid)]
+        self.fields["type"].choices = [("", "Any type")] + list(types)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not self.errors and not (data.get("ids") or data.get("type") is not None or data.get("before")):
+            raise forms.ValidationError("Tick alerts, or choose a type or a day, first.")
+        return data
+
+    def selection(self) -> dict[str, Any] | None:
+        """The keyword arguments of compute.alerts.archive_alerts / delete_alerts; None when every
+        ticked alert is gone already (nothing to do: never widen the choice to the other criteria)."""
+        import datetime as dt
+
+        data = self.cleaned_data
+        chosen = list(self.alerts.filter(uuid__in=data["ids"])) if data["ids"] else None
+        if data["ids"] and not chosen:
+            return None
+        day = data.get("before")
+        end = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.timezone.utc) if day else None
+        return {"alerts": chosen, "alert_type": data.get("type"), "end": end}
+

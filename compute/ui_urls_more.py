@@ -10,6 +10,7 @@ urlpatterns = [
     path("networks", views_networks.network_list, name="networks"),
     path("networks/<uuid:uuid>", views_networks.network_detail, name="network"),
     path("alerts", views_networks.alert_list, name="alerts"),
+    path("alerts/<str:action>", views_networks.alert_action, name="alert-action"),
 ]
 for _kind in ("service", "disk"):
     urlpatterns += [

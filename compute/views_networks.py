@@ -6,23 +6,31 @@ see the address usage (compute.capacity's guest IP rows: allocated of total) and
 guest IP ranges with their usage and pods (capacity is listCapacity's, an admin matter). Everyone sees the NICs of its own VMs on the network.
 
 Alerts (root admin only, as listAlerts): the open alerts, filtered by type, searchable, sortable,
-with the zone, pod and cluster they are about."""
+with the zone, pod and cluster they are about; open or archived ones; archived or deleted — the
+ticked ones, those of a type, those sent on or before a day — through compute.alerts, as
+archiveAlerts / deleteAlerts."""
 from __future__ import annotations
 
 import ipaddress
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from portal.api.listing import keyword_filter
-from portal.ui import Column, chips, root_admin_required, search_query, sort
+from portal.errors import ApiError
+from portal.ui import Column, Filter, filter_rows, root_admin_required, search_query, sort
 from portal.views import paginate
 
+from .alerts import alert_type_label, archive_alerts, delete_alerts
 from .capacity import capacities_by
 from .choices import AlertType, CapacityType
 from .commands_network import ensure_guest_networks
+from .forms import AlertSelectionForm
 from .models import Alert, GuestNetwork, Nic, VlanIpRange
 from .responses_network import first_ranges
 
@@ -94,31 +102,70 @@ def network_detail(request, uuid):
 
 
 # -- alerts ---------------------------------------------------------------------------------------
-ALERT_COLUMNS = (Column("sent", "Sent (UTC)", ("sent",)), Column("type", "Type", ("type",)),
-                 Column("name", "Name", ("name",)), Column("subject", "Subject"), Column("where", "Where"))
+ALERT_COLUMNS = (Column("select", "Select", hidden_label=True), Column("sent", "Sent (UTC)", ("sent",)),
+                 Column("type", "Type", ("type",)), Column("name", "Name", ("name",)), Column("subject", "Subject"),
+                 Column("where", "Where"))
+ALERT_STATE = Filter("state", "Show open or archived alerts",
+                     (("archived", "Archived", Q(archived=True)), ("all", "Open and archived", Q())),
+                     everything="Open", default=Q(archived=False))
+ALERT_TYPES = tuple((t.value, alert_type_label(t.value)) for t in AlertType)
+
+
+def _alert_type(value: str) -> Q | None:
+    return Q(type=int(value)) if value.isdigit() and int(value) in dict(ALERT_TYPES) else None
 
 
 @root_admin_required
 def alert_list(request):
     caller = request.user
     query = search_query(request)
-    alerts = keyword_filter(Alert.objects.visible_to(caller).filter(archived=False), query, "subject", "name")
-    types = [(str(t.value), t.name.replace("_", " ").title()) for t in AlertType]
+    alerts = keyword_filter(Alert.objects.visible_to(caller), query, "subject", "name")
+    by_state = filter_rows(request, alerts, (ALERT_STATE,))
+    # the type chips: the types of the alerts shown (open, archived or both), with their numbers
+    counts = dict(by_state.rows.order_by().values_list("type").annotate(n=Count("id")).values_list("type", "n"))
     wanted = request.GET.get("type", "")
-    if wanted:
-        if wanted not in dict(types):
-            raise Http404("No such alert type")
-        alerts = alerts.filter(type=int(wanted))
-    alerts, headers = sort(request, alerts.select_related("zone", "pod", "cluster"), ALERT_COLUMNS, "-sent")
-    labels = dict(types)
+    shown = tuple((str(key), f"{label} ({counts.get(key, 0)})", Q(type=key)) for key, label in ALERT_TYPES
+                  if counts.get(key) or str(key) == wanted)
+    by_type = filter_rows(request, by_state.rows, (Filter("type", "Filter alerts by type", shown, other=_alert_type),))
+    alerts, headers = sort(request, by_type.rows.select_related("zone", "pod", "cluster"), ALERT_COLUMNS, "-sent")
     page = paginate(request, alerts)
     for alert in page.object_list:
-        alert.type_label = labels.get(str(alert.type), str(alert.type))
-    counts = dict(Alert.objects.visible_to(caller).filter(archived=False).values_list("type")
-                  .annotate(n=Count("id")).values_list("type", "n"))
-    shown = [(key, f"{label} ({counts.get(int(key), 0)})") for key, label in types if counts.get(int(key))
-             or key == wanted]
+        alert.type_label = alert_type_label(alert.type)
+    state = request.GET.get("state", "")
     return render(request, "compute/alert_list.html", {
-        "page": page, "headers": headers, "query": query, "filtered": bool(query or wanted),
-        "chips": chips(request, "type", shown, "Filter alerts by type") if shown else None})
+        "page": page, "headers": headers, "query": query, "filtered": bool(query) or by_type.active,
+        "archived_only": state == "archived",
+        "filter_chips": by_state.chips + by_type.chips, "ignored": by_state.ignored + by_type.ignored,
+        "form": AlertSelectionForm(initial={"type": wanted if _alert_type(wanted) else ""}, alerts=None,
+                                   types=ALERT_TYPES)})
 
+
+ALERT_ACTIONS = {"archive": (archive_alerts, "archived"), "delete": (delete_alerts, "deleted")}
+
+
+@root_admin_required
+@require_POST
+def alert_action(request, action: str):
+    """Archive or delete the alerts the form chooses (compute.alerts, as archiveAlerts /
+    deleteAlerts), then back to the list as it was filtered."""
+    if action not in ALERT_ACTIONS:
+        raise Http404("No such action")
+    service, done = ALERT_ACTIONS[action]
+    caller = request.user
+    form = AlertSelectionForm(request.POST, alerts=Alert.objects.visible_to(caller), types=ALERT_TYPES)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, " ".join(errors))
+    elif (selection := form.selection()) is None:
+        messages.info(request, "The ticked alerts are gone already.")
+    else:
+        try:
+            count = service(caller, **selection)
+        except ApiError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{count} alert{'' if count == 1 else 's'} {done}." if count
+                             else f"No alert matched: nothing {done}.")
+    query = request.GET.copy()
+    query.pop("page", None)
+    return redirect(reverse("alerts") + (f"?{query.urlencode()}" if query else ""))

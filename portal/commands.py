@@ -137,10 +137,7 @@ class ListEvents(Command):
         if params.get("startdate"):
             qs = qs.filter(created__gte=params["startdate"])
         if params.get("enddate"):
-            end = params["enddate"]
-            if end.hour == end.minute == end.second == 0:
-                end = end.replace(hour=23, minute=59, second=59)
-            qs = qs.filter(created__lte=end)
+            qs = qs.filter(created__lte=inclusive_end(params["enddate"]))
         if params.get("startid"):
             qs = qs.filter(Q(uuid=params["startid"]) | Q(parent__uuid=params["startid"]))
         if params.get("keyword"):

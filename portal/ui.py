@@ -1,20 +1,28 @@
 """Helpers of the UI's list pages beyond portal.views' paginate: sortable columns, the search
-term, and the root-admin gate of pages only a root admin sees (anyone else gets 404).
+term, filter chips, links from a job to the page of its object, and the root-admin gate of pages
+only a root admin sees (anyone else gets 404).
 
 A list view declares its columns once; `sort` reads ?sort=<key> or ?sort=-<key> (anything else
 falls back to the default order, never an error) and answers the ordered queryset with the
 header cells the template `portal/_sort_head.html` renders (links that keep the other filters
-and go back to page 1, `aria-sort` on the current column)."""
+and go back to page 1, `aria-sort` on the current column). It declares its filters once too
+(`Filter`); `filter_rows` applies the ones the query string names and answers the chip groups
+`portal/list_page.html` renders; a value no filter knows is ignored and named on the page."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any, Callable, Sequence
+import re
+import uuid as uuidlib
+from typing import Any, Callable, Iterable, Sequence, Union
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
+from django.urls import reverse
 
 MAX_QUERY = 255
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -23,11 +31,23 @@ class Column:
     label: str
     order: tuple[str, ...] = ()  # ORM fields (or, for lists of dicts/objects, one attribute); () = not sortable
     hidden_label: bool = False  # an actions column: the label is for screen readers only
+    admins_only: bool = False  # e.g. the owner's account: shown to root and domain admins only
+
+
+def columns_for(columns: Sequence[Column], *, admin: bool) -> tuple[Column, ...]:
+    """The columns a caller sees: without the admins-only ones unless it is an admin."""
+    return tuple(c for c in columns if admin or not c.admins_only)
+
+
+def query_value(request: HttpRequest, param: str) -> str:
+    """A query-string value as a list page may use it: without control characters (PostgreSQL
+    refuses a NUL in any text), trimmed and bounded — never an error."""
+    return CONTROL_CHARACTERS.sub("", request.GET.get(param) or "").strip()[:MAX_QUERY]
 
 
 def search_query(request: HttpRequest) -> str:
-    """The ?q= search term, trimmed and bounded (never an error)."""
-    return (request.GET.get("q") or "").strip()[:MAX_QUERY]
+    """The ?q= search term."""
+    return query_value(request, "q")
 
 
 def _current(request: HttpRequest, columns: Sequence[Column], default: str) -> tuple[Column, bool]:
@@ -84,10 +104,12 @@ def root_admin_required(view: Callable) -> Callable:
     return wrapped
 
 
-def chips(request: HttpRequest, param: str, choices: Sequence[tuple[str, str]], label: str) -> dict[str, Any]:
-    """Filter links for ?<param>= (rendered by portal/_chips.html): "All" then each choice, each
-    keeping the other parameters and going back to page 1; the current one marked."""
-    current = request.GET.get(param, "")
+def chips(request: HttpRequest, param: str, choices: Sequence[tuple[str, str]], label: str, *,
+          current: str | None = None, everything: str = "All") -> dict[str, Any]:
+    """Filter links for ?<param>= (rendered by portal/_chips.html): `everything` (no value) then
+    each choice, each keeping the other parameters and going back to page 1; the current one
+    (default: the query string's) marked."""
+    current = request.GET.get(param, "") if current is None else current
 
     def url(value: str) -> str:
         query = request.GET.copy()
@@ -97,6 +119,98 @@ def chips(request: HttpRequest, param: str, choices: Sequence[tuple[str, str]], 
             query[param] = value
         return "?" + query.urlencode()
 
-    items = [{"label": "All", "url": url(""), "current": not current}]
+    items = [{"label": everything, "url": url(""), "current": not current}]
     items += [{"label": text, "url": url(value), "current": value == current} for value, text in choices]
     return {"label": label, "items": items}
+
+
+# -- filters ----------------------------------------------------------------------------------------
+Condition = Union[Q, Callable[[], Q]]  # a callable is asked at request time (e.g. "in the last hour")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A ?<param>= filter of a list, shown as a group of chips.
+
+    `choices` are (value, chip label, condition); `everything` labels the chip without a value,
+    whose condition is `default`; `other` may accept values beyond the chips (answering their
+    condition, or None to ignore the value). A value nothing accepts is ignored, never an error."""
+
+    param: str
+    label: str  # the chip group's accessible name
+    choices: tuple[tuple[str, str, Condition], ...]
+    everything: str = "All"
+    default: Q = field(default_factory=Q)
+    other: Callable[[str], Q | None] | None = None
+
+    def condition(self, value: str) -> Q | None:
+        if not value:
+            return self.default
+        for key, _, condition in self.choices:
+            if key == value:
+                return condition() if callable(condition) else condition
+        return self.other(value) if self.other is not None else None
+
+
+@dataclass
+class Filtered:
+    rows: Any
+    chips: list[dict[str, Any]]
+    ignored: list[str]  # sentences naming the values that were ignored
+    active: bool  # a filter other than the defaults narrows the rows
+
+
+def filter_rows(request: HttpRequest, rows: QuerySet, filters: Iterable[Filter]) -> Filtered:
+    """`rows` narrowed by each filter's value in the query string, with the chip groups to show."""
+    groups, ignored, active = [], [], False
+    for flt in filters:
+        value = query_value(request, flt.param)
+        condition = flt.condition(value)
+        if condition is None:
+            ignored.append(f"“{value}” is not a value of {flt.param}: ignored.")
+            value, condition = "", flt.default
+        active = active or bool(value)
+        rows = rows.filter(condition)
+        if flt.choices or value:
+            groups.append(chips(request, flt.param, [(key, text) for key, text, _ in flt.choices], flt.label,
+                                current=value, everything=flt.everything))
+    return Filtered(rows, groups, ignored, active)
+
+
+# -- links from a job (or anything naming an object by type and uuid) to the object's page ----------
+@dataclass(frozen=True)
+class ObjectPage:
+    url_name: str  # takes the object's uuid
+    openable: Callable[[Any], QuerySet]  # the objects of this type the caller may open the page of
+
+
+OBJECT_PAGES: dict[str, ObjectPage] = {}
+
+
+def register_object_page(instance_type: str, url_name: str, openable: Callable[[Any], QuerySet]) -> None:
+    """Apps declare (from AppConfig.ready) the page of each object type a job may name
+    (AsyncJob.instance_type, e.g. "VirtualMachine")."""
+    OBJECT_PAGES[instance_type] = ObjectPage(url_name, openable)
+
+
+def is_uuid(text: str) -> bool:
+    try:
+        uuidlib.UUID(text)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return True
+
+
+def object_links(caller, named: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
+    """{(type, uuid): {"name", "url"}} for the named objects that still exist and whose page the
+    caller may open: one query per object type, whatever the number of rows."""
+    wanted: dict[str, set[str]] = {}
+    for instance_type, uuid in named:
+        if instance_type in OBJECT_PAGES and is_uuid(uuid):
+            wanted.setdefault(instance_type, set()).add(uuid)
+    links = {}
+    for instance_type, uuids in wanted.items():
+        page = OBJECT_PAGES[instance_type]
+        for uuid, name in page.openable(caller).filter(uuid__in=uuids).values_list("uuid", "name"):
+            links[(instance_type, str(uuid))] = {"name": name, "url": reverse(page.url_name, args=[uuid])}
+    return links

@@ -4,15 +4,22 @@ Every queryset here goes through `visible_to(caller)`; admin pages answer 404 to
 exactly as they answer an object the caller may not see."""
 from __future__ import annotations
 
+import re
+import uuid as uuidlib
+from datetime import timedelta
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
+from django.db.models import Q
 from django.http import Http404, HttpRequest
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 
-from .models import AsyncJob, Event
+from .api.listing import keyword_filter
+from .models import AsyncJob, Event, EventLevel, JobStatus
+from .ui import Column, Filter, filter_rows, object_links, search_query, sort
 
 ROOT_ONLY = "root"  # as "admins only" in NAVIGATION: an entry only root admins see
 
@@ -48,6 +55,7 @@ def paginate(request: HttpRequest, queryset, per_page: int | None = None) -> Pag
 NAVIGATION = (
     ("Dashboard", "dashboard", False),
     ("Instances", "instances", False),
+    ("Volumes", "volumes", False),
     ("Templates", "templates", False),
     ("ISOs", "isos", False),
     ("Offerings", "offerings", False),
@@ -101,13 +109,104 @@ def dashboard(request):
     return render(request, "portal/dashboard.html", panels.context(request.user))
 
 
+# Events: searchable (description, type, user, account), filtered by level, type prefix and age,
+# sortable. Events copy the names they show, so a page is one count and one select.
+EVENT_COLUMNS = (Column("created", "Time (UTC)", ("created",)), Column("type", "Type", ("type",)),
+                 Column("level", "Level", ("level",)), Column("description", "Description"),
+                 Column("user", "User", ("username",)), Column("account", "Account", ("account_name",)),
+                 Column("domain", "Domain", ("domain_path",)))
+EVENT_TYPE_PREFIXES = (("VM.", "VMs"), ("TEMPLATE.", "Templates"), ("ISO.", "ISOs"), ("USER.", "Users"),
+                       ("ACCOUNT.", "Accounts"), ("DOMAIN.", "Domains"), ("SSH.", "SSH key pairs"),
+                       ("ZONE.", "Zones"), ("HOST.", "Hosts"), ("ALERT.", "Alerts"))
+EVENT_TYPE_RE = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)*\.?$")
+
+
+def _since(delta: timedelta):
+    return lambda: Q(created__gte=timezone.now() - delta)
+
+
+def _event_type_prefix(value: str) -> Q | None:
+    """Any event type or prefix of one (VM.CREATE, VM., VM): those beyond the chips too."""
+    value = value.upper()
+    return Q(type__startswith=value) if EVENT_TYPE_RE.match(value) else None
+
+
+def _event_level(value: str) -> Q | None:
+    return Q(level=value.upper()) if value.upper() in EventLevel.values else None
+
+
+EVENT_FILTERS = (
+    Filter("level", "Filter events by level", tuple((v, v.title(), Q(level=v)) for v in EventLevel.values),
+           other=_event_level),
+    Filter("type", "Filter events by type", tuple((p, label, Q(type__startswith=p)) for p, label in EVENT_TYPE_PREFIXES),
+           other=_event_type_prefix),
+    Filter("since", "Filter events by time", (("hour", "Last hour", _since(timedelta(hours=1))),
+                                              ("day", "Last day", _since(timedelta(days=1))),
+                                              ("week", "Last week", _since(timedelta(weeks=1)))),
+           everything="Any time"),
+)
+
+
 @login_required
 def event_list(request):
-    events = Event.objects.visible_to(request.user).order_by("-created", "-id")
-    return render(request, "portal/events.html", {"page": paginate(request, events)})
+    query = search_query(request)
+    events = keyword_filter(Event.objects.visible_to(request.user), query,
+                            "description", "type", "username", "account_name")
+    filtered = filter_rows(request, events, EVENT_FILTERS)
+    events, headers = sort(request, filtered.rows, EVENT_COLUMNS, "-created")
+    return render(request, "portal/events.html", {
+        "page": paginate(request, events), "headers": headers, "query": query, "filter_chips": filtered.chips,
+        "ignored": filtered.ignored, "filtered": bool(query) or filtered.active})
+
+
+# Async jobs: searchable (command, user, account, the job's or its object's ID), filtered by status
+# and command, sortable; a row links to the page of the object the job acts on.
+JOB_COLUMNS = (Column("job", "Job"), Column("command", "Command", ("command",)),
+               Column("status", "Status", ("status",)), Column("object", "Object", ("instance_type", "instance_uuid")),
+               Column("progress", "Progress"), Column("result", "Result"), Column("user", "User", ("user__username",)),
+               Column("created", "Created (UTC)", ("created",)), Column("completed", "Completed (UTC)", ("completed",)))
+JOB_STATUS = Filter("status", "Filter jobs by status", (
+    ("pending", "Pending", Q(status=JobStatus.PENDING)), ("succeeded", "Succeeded", Q(status=JobStatus.SUCCEEDED)),
+    ("failed", "Failed", Q(status=JobStatus.FAILED))))
+COMMAND_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+
+
+def _job_search(jobs, query: str):
+    if not query:
+        return jobs
+    condition = (Q(command__icontains=query) | Q(user__username__icontains=query)
+                 | Q(account__name__icontains=query) | Q(progress_text__icontains=query))
+    try:
+        condition |= Q(uuid=uuidlib.UUID(query)) | Q(instance_uuid=query.lower())
+    except ValueError:
+        pass
+    return jobs.filter(condition)
+
+
+def _command_filter(caller) -> Filter:
+    """The commands of the caller's jobs as chips (one aggregate query); any other command name
+    filters too (and finds nothing)."""
+    commands = AsyncJob.objects.visible_to(caller).order_by("command").values_list("command", flat=True).distinct()
+    return Filter("command", "Filter jobs by command", tuple((c, c, Q(command=c)) for c in commands),
+                  other=lambda value: Q(command=value) if COMMAND_RE.match(value) else None)
+
+
+def link_jobs(caller, jobs) -> None:
+    """Each job's `object_link` ({name, url}) when it names an object whose page the caller may open."""
+    links = object_links(caller, ((job.instance_type, job.instance_uuid) for job in jobs))
+    for job in jobs:
+        job.object_link = links.get((job.instance_type, job.instance_uuid))
 
 
 @login_required
 def job_list(request):
-    jobs = AsyncJob.objects.visible_to(request.user).select_related("user", "account").order_by("-created", "-id")
-    return render(request, "portal/jobs.html", {"page": paginate(request, jobs)})
+    caller = request.user
+    query = search_query(request)
+    jobs = _job_search(AsyncJob.objects.visible_to(caller).select_related("user", "account"), query)
+    filtered = filter_rows(request, jobs, (JOB_STATUS, _command_filter(caller)))
+    jobs, headers = sort(request, filtered.rows, JOB_COLUMNS, "-created")
+    page = paginate(request, jobs)
+    link_jobs(caller, page.object_list)
+    return render(request, "portal/jobs.html", {
+        "page": page, "headers": headers, "query": query, "filter_chips": filtered.chips,
+        "ignored": filtered.ignored, "filtered": bool(query) or filtered.active})

@@ -23,3 +23,11 @@ class StorageConfig(AppConfig):
 
         if delete_account_templates not in ACCOUNT_CLEANUP_HOOKS:
             ACCOUNT_CLEANUP_HOOKS.append(delete_account_templates)
+
+        # the pages a job's object links to (portal.ui.object_links)
+        from portal.ui import register_object_page
+
+        from .models import Template
+
+        register_object_page("Template", "templates-detail", lambda caller: Template.objects.visible_to(caller).templates())
+        register_object_page("Iso", "isos-detail", lambda caller: Template.objects.visible_to(caller).isos())

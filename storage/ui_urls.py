@@ -1,10 +1,10 @@
-"""The template and ISO pages of the web UI, under /client/templates and /client/isos (every
-logged-in user, each seeing what it may use)."""
+"""The template and ISO pages of the web UI, under /client/templates and /client/isos, and the
+volumes page, /client/volumes (every logged-in user, each seeing what it may use or owns)."""
 from django.urls import path
 
-from . import views
+from . import views, views_volumes
 
-urlpatterns = []
+urlpatterns = [path("volumes", views_volumes.volume_list, name="volumes")]
 for kind in ("templates", "isos"):
     urlpatterns += [
         path(kind, views.image_list, {"kind": kind}, name=kind),

@@ -1,6 +1,8 @@
 """Filters shared by list commands."""
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db.models import Q, QuerySet
 
 
@@ -22,3 +24,11 @@ def filter_by(qs: QuerySet, params: dict, **lookups: str) -> QuerySet:
         if value is not None and value != "":
             qs = qs.filter(**{lookup: value})
     return qs
+
+
+def inclusive_end(end: dt.datetime | None) -> dt.datetime | None:
+    """An end date given as a day (yyyy-MM-dd, so midnight) includes that whole day, as in
+    CloudStack's listEvents and archive/delete of events and alerts."""
+    if end is not None and end.hour == end.minute == end.second == 0:
+        return end.replace(hour=23, minute=59, second=59)
+    return end

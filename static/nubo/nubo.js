@@ -3,9 +3,11 @@
   "use strict";
   document.documentElement.classList.add("js");
 
-  // Destructive actions: <form data-confirm="Question?"> asks before it submits.
+  // Destructive actions: <form data-confirm="Question?"> (or the submit button's own
+  // data-confirm, for a form with several actions) asks before it submits.
   document.addEventListener("submit", function (event) {
-    var question = event.target.getAttribute("data-confirm");
+    var button = event.submitter;
+    var question = (button && button.getAttribute("data-confirm")) || event.target.getAttribute("data-confirm");
     if (question && !window.confirm(question)) {
       event.preventDefault();
     }

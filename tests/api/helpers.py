@@ -218,6 +218,7 @@ class World:
     spare_zone: Any = None  # empty, for deleteZone
     spare_pod: Any = None  # empty, in a.zone, for deletePod
     spare_cluster: Any = None  # empty, in a.pod, for deleteCluster
+    alert: Any = None  # an open alert of a.zone, for archiveAlerts / deleteAlerts
     storage_dir: str = ""  # a temporary directory for the storage the suite adds
     copy_zone: Any = None  # a public zone with secondary storage, for copyTemplate/copyIso
     vm_offering: Any = None  # a public service offering fit for the sides' VMs
@@ -345,7 +346,7 @@ def build_infrastructure(world: World) -> None:
                                        netmask="255.255.255.0")
     world.spare_cluster = infra.add_cluster(admin, zone=world.a.zone, pod=world.a.pod, name="cluster-spare",
                                             hypervisor="Simulator")
-    infra.raise_alert(7, "ALERT.TEST", "a test alert", zone=world.a.zone)
+    world.alert = infra.raise_alert(7, "ALERT.TEST", "a test alert", zone=world.a.zone)
     world.copy_zone = infra.create_zone(admin, name="zone-copy", dns1="8.8.8.8", internal_dns1="10.0.0.2",
                                         allocation_state="Enabled")
     storage.add_image_store(admin, zone=world.copy_zone, name="store-copy",

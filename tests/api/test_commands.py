@@ -178,6 +178,10 @@ CASES: dict[str, Case] = {
     "listCapacity": Case(ROOT_ONLY, lambda w, s: {"zoneid": uid(s.zone)}, "capacity", bad={"type": "memory"},
                          foreign=None, why_no_foreign=INFRA),
     "listAlerts": Case(ROOT_ONLY, lambda w, s: {}, "alert", bad={"id": "nope"}, foreign=None, why_no_foreign=INFRA),
+    "archiveAlerts": Case(ROOT_ONLY, lambda w, s: {"ids": uid(w.alert)}, "success", bad={"ids": "nope"}, foreign=None,
+                          why_no_foreign=INFRA),
+    "deleteAlerts": Case(ROOT_ONLY, lambda w, s: {"type": "7", "enddate": "2999-12-31"}, "success",
+                         bad={"startdate": "2024-13-45"}, foreign=None, why_no_foreign=INFRA),
     "setupBasicZone": Case(ROOT_ONLY, lambda w, s: {
         "name": w.unique("setup"), "dns1": "8.8.8.8", "internaldns1": "10.0.0.2", "podname": "pod1",
         "podgateway": "10.77.0.1", "podnetmask": "255.255.255.0", "podstartip": "10.77.0.10",
