@@ -7,3 +7,6 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import commands, commands_keypairs, commands_limits, settings_defs  # noqa: F401  (commands, settings)
+        from .access import announce_access_changes
+
+        announce_access_changes()

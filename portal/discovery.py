@@ -53,7 +53,8 @@ def describe(command_cls: type[Command]) -> dict[str, Any]:
 
 
 def available_commands(caller) -> list[type[Command]]:
-    from accounts.access import role_allows
+    from accounts.access import ROLE_RULES, role_allows
 
     role = caller.account.role
-    return [cls for name, cls in sorted(REGISTRY.items()) if role_allows(role, name, cls.roles)]
+    rules = ROLE_RULES.get().get(role.pk, ())  # read once for all the commands
+    return [cls for name, cls in sorted(REGISTRY.items()) if role_allows(role, name, cls.roles, rules)]
