@@ -24,7 +24,7 @@ def _param(name: str, field) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=None)
 def describe(command_cls: type[Command]) -> dict[str, Any]:
-    params = [_param(name, field) for name, field in command_cls.Params().fields.items()]
+    params = [_param(name, field) for name, field in command_cls.param_fields().items()]
     response_cls = command_cls.response or SuccessResponse
     if command_cls.kind == "flat" and command_cls.response is None:
         response: list[dict[str, Any]] = [

@@ -28,10 +28,10 @@ def first_values(request: HttpRequest) -> dict[str, str]:
     value of a repeated name."""
     params: dict[str, str] = {}
     if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
-        for key in request.POST:
-            params[key] = request.POST.getlist(key)[0]
-    for key in request.GET:
-        params[key] = request.GET.getlist(key)[0]
+        for key, values in request.POST.lists():
+            params[key] = values[0]
+    for key, values in request.GET.lists():
+        params[key] = values[0]
     return params
 
 
