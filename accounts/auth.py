@@ -21,7 +21,7 @@ from portal.errors import AccountError, Unauthorized
 from . import crypto
 from .access import ACCESS
 from .choices import AccountState, UserState
-from .models import Domain, User
+from .models import Account, Domain, User
 
 log = logging.getLogger(__name__)
 
@@ -171,10 +171,11 @@ class CallerCache:
     @staticmethod
     def _caller(rows: tuple) -> User:
         user, account, role, domain = (_instance(model, values) for model, values in rows)
-        account.role = role
-        account.domain = domain
-        user.account = account
-        user.domain = domain  # a user's domain is its account's (an invariant of the model)
+        # The related objects are the kept rows the ids already name: cached as a query would.
+        _LINKS[0].set_cached_value(account, role)
+        _LINKS[1].set_cached_value(account, domain)
+        _LINKS[2].set_cached_value(user, account)
+        _LINKS[3].set_cached_value(user, domain)  # a user's domain is its account's (an invariant of the model)
         return user
 
     def invalidate(self) -> None:
@@ -192,6 +193,8 @@ def _instance(model, values: dict):
     return obj
 
 
+_LINKS = (Account._meta.get_field("role"), Account._meta.get_field("domain"), User._meta.get_field("account"),
+          User._meta.get_field("domain"))
 CALLERS = CallerCache(ACCESS)
 track(CALLERS)
 

@@ -55,20 +55,8 @@ def kept(call: ApiClient) -> None:
 def test_a_kept_caller_costs_no_query_and_one_redis_read(as_tenant, monkeypatch):
     kept(as_tenant)
     reads = []
-    real = cache._redis
-
-    class Counting:
-        def __init__(self, client):
-            self.client = client
-
-        def get(self, key):
-            reads.append(key)
-            return self.client.get(key)
-
-        def __getattr__(self, name):
-            return getattr(self.client, name)
-
-    monkeypatch.setattr(cache, "_redis", lambda: Counting(real()))
+    real = cache._get
+    monkeypatch.setattr(cache, "_get", lambda key: reads.append(key) or real(key))
     with CaptureQueriesContext(connection) as captured:
         assert as_tenant("listCapabilities").status == 200
     assert captured.captured_queries == []  # caller, role rules and settings all kept

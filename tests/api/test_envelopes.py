@@ -285,6 +285,23 @@ def test_only_the_first_value_of_a_repeated_name_counts(client, admin, tenant_a)
     assert [u["username"] for u in answer.inner["user"]] == ["tenant-a"]
 
 
+@pytest.mark.parametrize("raw", [b"", b"a=1&b=&c", b"a=1&a=2&A=3", b"x=%C3%A9t%C3%A9+%2B&y=caf\xc3\xa9",
+                                 b"latin=caf\xe9", b"bad=%ff%fe", b"map[0].key=v&map[0].value=w", b"&&=&a==b;c=d"])
+def test_query_string_is_read_as_request_get_reads_it(raw):
+    import io
+
+    from django.core.handlers.wsgi import WSGIRequest
+
+    from portal.api.views import query_pairs
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/client/api", "QUERY_STRING": raw.decode("iso-8859-1"),
+               "wsgi.input": io.BytesIO(b"")}
+    grouped: dict[str, list[str]] = {}
+    for key, value in query_pairs(WSGIRequest(environ)):
+        grouped.setdefault(key, []).append(value)
+    assert grouped == dict(WSGIRequest(environ).GET.lists())
+
+
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 def test_missing_required_parameter(client, admin, fmt):
     answer = send(client, signed(admin, "createDomain", fmt=fmt))
