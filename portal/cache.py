@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import secrets
 import threading
 import time
@@ -63,8 +64,9 @@ def _get(key: str) -> bytes | None:
     dropped; the next call opens a new one."""
     client = _redis()
     connections = getattr(_THREAD, "connections", None)
-    if connections is None:
+    if connections is None or _THREAD.pid != os.getpid():  # a forked child (an RQ job) opens its own
         connections = _THREAD.connections = {}
+        _THREAD.pid = os.getpid()
     connection = connections.get(client)
     if connection is None:
         connection = connections[client] = client.connection_pool.make_connection()

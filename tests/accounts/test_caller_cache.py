@@ -266,3 +266,25 @@ def test_a_fresh_redis_trusts_nothing_kept_before(client, tenant):
         assert call("listCapabilities").status == 200
     assert caller_queries(captured.captured_queries) != []
     kept(call)
+
+
+def test_a_forked_child_reads_on_a_connection_of_its_own(tenant):
+    """RQ runs each job in a forked child: it must not share its parent's connection (a read in
+    each would take the other's answer)."""
+    import os
+
+    token = ACCESS.current()  # the parent's thread now holds a connection
+    parent_connection = next(iter(cache._THREAD.connections.values()))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report whether it read the token on a connection of its own
+        try:
+            ok = ACCESS.current() == token and next(iter(cache._THREAD.connections.values())) is not parent_connection
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.waitpid(pid, 0)
+    assert answer == b"1"
+    assert ACCESS.current() == token
