@@ -44,6 +44,9 @@ def test_json_content_type_and_headers(client, admin):
     assert answer["Content-Type"] == JSON_TYPE
     assert answer["X-Content-Type-Options"] == "nosniff"
     assert answer["X-XSS-Protection"] == "1;mode=block"
+    assert answer["X-Frame-Options"] == "DENY"
+    assert answer["Referrer-Policy"] == "same-origin"  # SecurityMiddleware runs for the API too
+    assert answer["Content-Length"] == str(len(answer.response.content))
     assert list(answer.body) == ["listcapabilitiesresponse"]
     assert not answer.text.startswith("{ ") and ": " not in answer.text[:40]  # compact, like Gson
 
