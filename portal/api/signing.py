@@ -38,8 +38,8 @@ def canonical(params: Mapping[str, str], *, extra_safe: bytes = b"", lower_sort:
 
 
 def sign(params: Mapping[str, str], secret: str, **variant) -> str:
-    mac = hmac.new(secret.encode("utf-8"), canonical(params, **variant).encode("utf-8"), hashlib.sha1)
-    return base64.b64encode(mac.digest()).decode("ascii")
+    mac = hmac.digest(secret.encode("utf-8"), canonical(params, **variant).encode("utf-8"), hashlib.sha1)
+    return base64.b64encode(mac).decode("ascii")
 
 
 VARIANTS: tuple[dict, ...] = (
