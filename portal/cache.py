@@ -95,6 +95,7 @@ class Generation:
 
     def __init__(self, name: str):
         self.name = name
+        self._warned = -1e9
         _GENERATIONS.append(self)
 
     def key(self) -> str:
@@ -116,7 +117,11 @@ class Generation:
                 _redis().set(key, secrets.token_hex(16), nx=True)
                 token = _get(key)
         except Exception as exc:  # noqa: BLE001 - any Redis failure means: trust nothing kept
-            log.warning("generation %s unreadable (%s): reading from the database", self.name, exc.__class__.__name__)
+            now = time.monotonic()
+            if now - self._warned > 60:  # once a minute, not once a request
+                self._warned = now
+                log.warning("generation %s unreadable (%s): reading from the database until Redis answers",
+                            self.name, exc.__class__.__name__)
             token = None
         if tokens is not None:
             tokens[key] = token
