@@ -4,6 +4,10 @@
 - commands: a role's ordered allow/deny rules decide; without a matching rule, the role type's
   defaults declared by the command decide; a command is never allowed beyond the role types it
   declares.
+- freshness: what authority is read from (users and their API keys, accounts, domains, roles,
+  role rules) may be kept in process memory only against the ACCESS generation, which every
+  change to those rows replaces — saves and deletes through signals, bulk writes through
+  `AccessRowsQuerySet` — so a change made by any process holds on every process's next request.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import re
 
 from django.db.models import Q
 
-from portal.cache import Snapshot
+from portal.cache import Generation, Snapshot
 
 from .choices import AccountType, Permission, RoleType
 
@@ -87,9 +91,43 @@ def _load_role_rules() -> dict[int, tuple]:
     return {role_id: tuple(perms) for role_id, perms in rules.items()}
 
 
-# Every role's ordered rules, read once per few seconds instead of once per request; the role
-# services invalidate it when they change a rule.
-ROLE_RULES = Snapshot(_load_role_rules)
+ACCESS = Generation("access")
+
+# Every role's ordered rules, read again after any change to the rows authority comes from.
+ROLE_RULES = Snapshot(_load_role_rules, seconds=60.0, generation=ACCESS)
+
+# User fields that password logins keep books in; writing only these changes no one's authority
+# (password_login reads them fresh), so it does not make every process re-read its callers.
+LOGIN_BOOKKEEPING = frozenset({"last_login", "failed_login_attempts", "login_locked_until"})
+
+
+def access_changed(fields=None) -> None:
+    """Rows authority is read from changed (`fields`: the only columns written, when known):
+    every process reads callers and role rules again on its next request. Raises (and so rolls
+    the change back) when the other processes cannot be told."""
+    if fields is not None and set(fields) <= LOGIN_BOOKKEEPING:
+        return
+    ACCESS.bump()
+
+
+def _saved(sender, update_fields=None, **kwargs) -> None:
+    access_changed(update_fields)
+
+
+def _deleted(sender, **kwargs) -> None:
+    access_changed()
+
+
+def announce_access_changes() -> None:
+    """Connect the signals (AccountsConfig.ready): a save or delete of any of these models,
+    from a service, the admin site or anything else, is an access change."""
+    from django.db.models.signals import post_delete, post_save
+
+    from .models import ACCESS_MODELS
+
+    for model in ACCESS_MODELS:
+        post_save.connect(_saved, sender=model, dispatch_uid=f"access-changed-save-{model.__name__}")
+        post_delete.connect(_deleted, sender=model, dispatch_uid=f"access-changed-delete-{model.__name__}")
 
 
 ALL_ROLE_TYPES = frozenset({RoleType.ADMIN, RoleType.DOMAIN_ADMIN, RoleType.USER})

@@ -22,3 +22,7 @@ class AccountsConfig(AppConfig):
         from portal.ui import register_object_page
 
         register_object_page("Account", "account-detail", _openable_accounts)
+
+        from .access import announce_access_changes
+
+        announce_access_changes()

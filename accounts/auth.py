@@ -6,19 +6,22 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import time
 
 from django.contrib.auth.backends import BaseBackend
 from django.db.models import F
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from portal import config
 from portal.api import signing
-from portal.cache import track
+from portal.cache import committed_view, track
 from portal.errors import AccountError, Unauthorized
 
 from . import crypto
+from .access import ACCESS
 from .choices import AccountState, UserState
-from .models import Domain, User
+from .models import Account, Domain, User
 
 log = logging.getLogger(__name__)
 
@@ -121,109 +124,79 @@ def api_key_user(raw: dict[str, str]) -> User:
 
 
 class CallerCache:
-    """API key -> (a fresh copy of the caller: user, account, role, domain; the decrypted secret).
+    """API key -> the caller (user, account, role, domain) and its decrypted secret, kept in
+    process memory against the ACCESS generation (accounts.access).
 
-    Signed requests are most of the API's traffic, and the ORM's five-table join that finds the
-    caller costs more to plan than the rest of a small request. The rows are kept here, and every
-    request re-checks what access depends on with one small SQL statement by primary key (the key
-    still belongs to the user, user and account states, account type and role, the domain's path),
-    so a key that was regenerated, or a user or account that was disabled or deleted — by any
-    process — stops working at once. Copies are new model instances on every request."""
+    Signed requests are most of the API's traffic. Every change to users, keys, accounts, domains,
+    roles or role rules, made by any process, replaces the generation's token in Redis, so the
+    next request anywhere reads its caller from the database again: a disabled or locked user or
+    account, a deleted user, a regenerated key or a changed role holds from that request on. A
+    request whose caller is kept costs one Redis GET instead of a query; the rows are kept only
+    when read outside a transaction (committed state), and nothing is kept without Redis. Each
+    request gets new model instances built from the kept values, so what a request does to its
+    caller object stays in that request."""
 
-    CHECK_SQL = (
-        "SELECT u.api_key, u.state, a.state, a.type, a.role_id, a.domain_id, d.path "
-        "FROM accounts_user u JOIN accounts_account a ON a.id = u.account_id "
-        "JOIN accounts_domain d ON d.id = a.domain_id WHERE u.id = %s"
-    )
-
-    def __init__(self, seconds: float = 60.0, size: int = 10000):
-        self.seconds = seconds
+    def __init__(self, generation, max_age: float = 60.0, size: int = 10000):
+        self.generation = generation
+        self.max_age = max_age  # a backstop only: the generation is what keeps callers fresh
         self.size = size
-        self._rows: dict[str, tuple[float, tuple, str]] = {}
+        # api key -> (token, loaded at, ((model, field values) of user, account, role, domain), secret)
+        self._entries: dict[str, tuple[bytes, float, tuple, str]] = {}
 
-    @staticmethod
-    def _fields(obj) -> tuple:
-        return tuple((f.attname, getattr(obj, f.attname)) for f in type(obj)._meta.concrete_fields)
-
-    @staticmethod
-    def _build(model, fields: tuple):
-        return model.from_db("default", [name for name, _ in fields], [value for _, value in fields])
-
-    def get(self, api_key: str):
-        import time
-
-        from .models import Account, Domain, Role
-
+    def get(self, api_key: str) -> tuple[User, str] | None:
+        token = self.generation.current()
         now = time.monotonic()
-        hit = self._rows.get(api_key)
-        if hit is not None and self._facts(hit[1]) != self._current_facts(hit[1]):
-            hit = None
-        if hit is None or now - hit[0] > self.seconds:
-            user = next(iter(caller_queryset().filter(api_key=api_key).order_by()[:1]), None)
-            if user is None or not user.secret_key_encrypted:
-                self._rows.pop(api_key, None)
+        entry = self._entries.get(api_key)
+        if entry is None or token is None or entry[0] != token or now - entry[1] > self.max_age:
+            entry = self._load(api_key, token, now)
+            if entry is None:
                 return None
-            if len(self._rows) >= self.size:
-                self._rows.clear()
-            account = user.account
-            hit = (now, (self._fields(user), self._fields(account), self._fields(account.role),
-                         self._fields(account.domain)), crypto.decrypt(user.secret_key_encrypted))
-            self._rows[api_key] = hit
-        user_f, account_f, role_f, domain_f = hit[1]
-        user = self._build(User, user_f)
-        account = self._build(Account, account_f)
-        account.role = self._build(Role, role_f)
-        account.domain = self._build(Domain, domain_f)
-        user.account = account
-        user.domain = account.domain  # a user's domain is its account's (an invariant of the model)
-        return user, hit[2]
+        return self._caller(entry[2]), entry[3]
+
+    def _load(self, api_key: str, token: bytes | None, now: float):
+        user = next(iter(caller_queryset().filter(api_key=api_key).order_by()[:1]), None)
+        if user is None or not user.secret_key_encrypted:
+            self._entries.pop(api_key, None)
+            return None
+        account = user.account
+        rows = tuple((type(obj), {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields})
+                     for obj in (user, account, account.role, account.domain))
+        entry = (token, now, rows, crypto.decrypt(user.secret_key_encrypted))
+        if token is not None and committed_view():
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[api_key] = entry
+        return entry
 
     @staticmethod
-    def _facts(snapshot: tuple) -> tuple:
-        user, account, _role, domain = (dict(part) for part in snapshot)
-        return (user["api_key"], user["state"], account["state"], account["type"], account["role_id"],
-                account["domain_id"], domain["path"])
+    def _caller(rows: tuple) -> User:
+        user, account, role, domain = (_instance(model, values) for model, values in rows)
+        # The related objects are the kept rows the ids already name: cached as a query would.
+        _LINKS[0].set_cached_value(account, role)
+        _LINKS[1].set_cached_value(account, domain)
+        _LINKS[2].set_cached_value(user, account)
+        _LINKS[3].set_cached_value(user, domain)  # a user's domain is its account's (an invariant of the model)
+        return user
 
-    def _current_facts(self, snapshot: tuple) -> tuple | None:
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute(self.CHECK_SQL, [dict(snapshot[0])["id"]])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        api_key, user_state, account_state, account_type, role_id, domain_id, path = row
-        return (api_key, user_state, account_state, account_type, role_id, domain_id, path)
-
-    def clear(self, *args, **kwargs) -> None:
-        self._rows.clear()
-
-    invalidate = clear
+    def invalidate(self) -> None:
+        self._entries.clear()
 
 
-CALLERS = CallerCache()
+def _instance(model, values: dict):
+    """A model instance from its field values, as unpickling makes one (no __init__: the values
+    are already Python values)."""
+    obj = model.__new__(model)
+    obj.__dict__.update(values)
+    state = obj._state = ModelState()
+    state.adding = False
+    state.db = "default"
+    return obj
+
+
+_LINKS = (Account._meta.get_field("role"), Account._meta.get_field("domain"), User._meta.get_field("account"),
+          User._meta.get_field("domain"))
+CALLERS = CallerCache(ACCESS)
 track(CALLERS)
-
-
-def forget_callers() -> None:
-    """After a change the signals do not see (queryset.update): forget now and after commit."""
-    from django.db import transaction
-
-    CALLERS.clear()
-    transaction.on_commit(CALLERS.clear)
-
-
-def _connect_invalidation() -> None:
-    from django.db.models.signals import post_delete, post_save
-
-    from .models import Account, Domain, Role
-
-    for model in (User, Account, Role, Domain):
-        post_save.connect(CALLERS.clear, sender=model, dispatch_uid=f"caller-cache-{model.__name__}-save")
-        post_delete.connect(CALLERS.clear, sender=model, dispatch_uid=f"caller-cache-{model.__name__}-delete")
-
-
-_connect_invalidation()
 
 
 def session_user(request, raw: dict[str, str]) -> User | None:

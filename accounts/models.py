@@ -13,7 +13,28 @@ from django.db import models
 from .choices import AccountState, AccountType, DomainState, Permission, RoleType, UserState
 
 
-class DomainQuerySet(models.QuerySet):
+class AccessRowsQuerySet(models.QuerySet):
+    """Querysets of the rows authority is read from (ACCESS_MODELS): bulk writes, which send no
+    signals, announce themselves as access changes like saves and deletes do."""
+
+    def update(self, **kwargs):
+        from .access import access_changed
+
+        rows = super().update(**kwargs)
+        if rows:
+            access_changed(kwargs)
+        return rows
+
+    def bulk_create(self, objs, *args, **kwargs):
+        from .access import access_changed
+
+        created = super().bulk_create(objs, *args, **kwargs)
+        if created:
+            access_changed()
+        return created
+
+
+class DomainQuerySet(AccessRowsQuerySet):
     def visible_to(self, caller) -> "DomainQuerySet":
         account = caller.account
         if account.type == AccountType.ADMIN:
@@ -71,6 +92,8 @@ class Role(models.Model):
     is_default = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
 
+    objects = AccessRowsQuerySet.as_manager()
+
     class Meta:
         ordering = ["id"]
 
@@ -86,6 +109,8 @@ class RolePermission(models.Model):
     description = models.TextField(blank=True, default="")
     sort_order = models.PositiveIntegerField(default=0)
 
+    objects = AccessRowsQuerySet.as_manager()
+
     class Meta:
         ordering = ["role_id", "sort_order", "id"]
         constraints = [models.UniqueConstraint(fields=["role", "rule"], name="rolepermission_unique_rule")]
@@ -94,7 +119,7 @@ class RolePermission(models.Model):
         return f"{self.role}: {self.permission} {self.rule}"
 
 
-class AccountQuerySet(models.QuerySet):
+class AccountQuerySet(AccessRowsQuerySet):
     def visible_to(self, caller) -> "AccountQuerySet":
         account = caller.account
         if account.type == AccountType.ADMIN:
@@ -133,7 +158,7 @@ class Account(models.Model):
         return self.type == AccountType.DOMAIN_ADMIN
 
 
-class UserQuerySet(models.QuerySet):
+class UserQuerySet(AccessRowsQuerySet):
     def visible_to(self, caller) -> "UserQuerySet":
         account = caller.account
         if account.type == AccountType.ADMIN:
@@ -207,6 +232,10 @@ class User(AbstractBaseUser):
 
     def get_short_name(self) -> str:
         return self.firstname or self.username
+
+
+# What callers' authority is read from (accounts.access.ACCESS): every change to these is announced.
+ACCESS_MODELS = (Domain, Role, RolePermission, Account, User)
 
 
 # -- SSH key pairs (issue 5) ------------------------------------------------------------------------

@@ -1,5 +1,9 @@
 """Tenancy use cases. Each function takes the caller, checks what the caller may do, owns its
-transaction and writes its event. Commands (API) and views (UI) call these, nothing else."""
+transaction and writes its event. Commands (API) and views (UI) call these, nothing else.
+
+Every write here to domains, accounts, users (and their keys), roles and role rules is an access
+change that every process honours on its next request: the models announce it themselves
+(accounts.access.access_changed, through signals and AccessRowsQuerySet)."""
 from __future__ import annotations
 
 import logging
@@ -13,10 +17,7 @@ from portal import events
 from portal.errors import InvalidParameterValue, ParamError, PermissionDenied, ResourceInUse
 
 from . import crypto
-from portal.cache import invalidate_on_commit
-
-from .access import ROLE_RULES, can_manage_domain, valid_rule
-from .auth import forget_callers
+from .access import can_manage_domain, valid_rule
 from .choices import (
     ACCOUNT_TYPE_FOR_ROLE_TYPE,
     ROLE_TYPE_FOR_ACCOUNT_TYPE,
@@ -325,7 +326,6 @@ def set_account_state(caller, account: Account, state: str) -> Account:
                                     else f"The default account {account.name} cannot be locked")
     with transaction.atomic():
         Account.objects.filter(pk=account.pk).update(state=state)
-        forget_callers()
         account.state = state
         event = {"enable": "ACCOUNT.ENABLE", "disable": "ACCOUNT.DISABLE", "lock": "ACCOUNT.LOCK"}[verb]
         events.record(caller, event, f"Account {account.name} {verb}d" if verb != "lock" else f"Account {account.name} locked",
@@ -422,7 +422,6 @@ def set_user_state(caller, user: User, state: str) -> User:
         raise InvalidParameterValue(f"You cannot {verb} yourself")
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(state=state, failed_login_attempts=0, login_locked_until=None)
-        forget_callers()
         user.state = state
         event = {"enable": "USER.ENABLE", "disable": "USER.DISABLE", "lock": "USER.LOCK"}[verb]
         events.record(caller, event, f"User {user.username} {verb}d" if verb != "lock" else f"User {user.username} locked",
@@ -436,7 +435,6 @@ def register_user_keys(caller, user: User) -> tuple[str, str]:
     api_key, secret = crypto.new_api_key(), crypto.new_api_key()
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(api_key=api_key, secret_key_encrypted=crypto.encrypt(secret))
-        forget_callers()
         user.api_key = api_key
         user.secret_key_encrypted = crypto.encrypt(secret)
         events.record(caller, "REGISTER.USER.KEY", f"API keys generated for user {user.username}", resource=user,
@@ -469,7 +467,6 @@ def create_role(caller, *, name: str, role_type: str | None = None, description:
             RolePermission.objects.bulk_create([
                 RolePermission(role=role, rule=p.rule, permission=p.permission, description=p.description,
                                sort_order=p.sort_order) for p in copy_from.permissions.all()])
-        invalidate_on_commit(ROLE_RULES)
         events.record(caller, "ROLE.CREATE", f"Role {name} ({role_type}) created", resource=role)
     return role
 
@@ -509,7 +506,6 @@ def delete_role(caller, role: Role) -> None:
             raise ResourceInUse(f"Role {role.name} is in use by accounts {', '.join(users)}; give them another role first")
         name = role.name
         role.delete()
-        invalidate_on_commit(ROLE_RULES)
         events.record(caller, "ROLE.DELETE", f"Role {name} deleted", resource_type="Role")
 
 
@@ -526,7 +522,6 @@ def create_role_permission(caller, *, role: Role, rule: str, permission: str, de
         last = role.permissions.order_by("-sort_order").first()
         perm = RolePermission.objects.create(role=role, rule=rule, permission=permission, description=description or "",
                                              sort_order=(last.sort_order + 1) if last else 0)
-        invalidate_on_commit(ROLE_RULES)
         events.record(caller, "ROLE.PERMISSION.CREATE", f"Rule {permission} {rule} added to role {role.name}", resource=role)
     return perm
 
@@ -539,7 +534,6 @@ def update_role_permission(caller, perm: RolePermission, *, permission: str) -> 
     with transaction.atomic():
         RolePermission.objects.filter(pk=perm.pk).update(permission=permission)
         perm.permission = permission
-        invalidate_on_commit(ROLE_RULES)
         events.record(caller, "ROLE.PERMISSION.UPDATE", f"Rule {perm.rule} of role {perm.role.name} set to {permission}",
                       resource=perm.role)
     return perm
@@ -552,7 +546,6 @@ def reorder_role_permissions(caller, role: Role, ordered: list[RolePermission]) 
     with transaction.atomic():
         for index, perm in enumerate(ordered):
             RolePermission.objects.filter(pk=perm.pk).update(sort_order=index)
-        invalidate_on_commit(ROLE_RULES)
         events.record(caller, "ROLE.PERMISSION.UPDATE", f"Rules of role {role.name} reordered", resource=role)
 
 
@@ -561,7 +554,6 @@ def delete_role_permission(caller, perm: RolePermission) -> None:
     with transaction.atomic():
         role, rule = perm.role, perm.rule
         perm.delete()
-        invalidate_on_commit(ROLE_RULES)
         events.record(caller, "ROLE.PERMISSION.DELETE", f"Rule {rule} removed from role {role.name}", resource=role)
 
 

@@ -225,6 +225,8 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=500)
     parser.add_argument("--hosts", type=int, default=1000, help="Simulator hosts for listHosts (0: none)")
     parser.add_argument("--keep", action="store_true", help="keep the database and the work directory (logs)")
+    parser.add_argument("--only", choices=("all", "api"), default="all",
+                        help="api: only the HTTP figures, memory and SQL counts (no download, register, VMs, UI, console)")
     args = parser.parse_args()
     if args.accounts < 500:
         raise SystemExit("--accounts must be at least 500 (the listAccounts page has 500 rows)")
@@ -263,8 +265,10 @@ def main() -> int:
         keys = {"api_key": seeded["api_key"], "secret": seeded["secret"]}
         # The UI pages at 10,000 VMs and 1,000 hosts, in a transaction it rolls back: before the
         # hosts and VMs of the later steps exist, so its 10-row measurement has 10 rows.
-        ui = json.loads(run_step("ui", [sys.executable, "-m", "bench.ui"],
-                                 {**env, "DJANGO_SETTINGS_MODULE": "bench.settings"}, work).strip().splitlines()[-1])
+        ui = None
+        if args.only == "all":
+            ui = json.loads(run_step("ui", [sys.executable, "-m", "bench.ui"],
+                                     {**env, "DJANGO_SETTINGS_MODULE": "bench.settings"}, work).strip().splitlines()[-1])
         hosts = None
         if args.hosts:
             hosts = json.loads(run_step("hosts", [sys.executable, "-m", "bench.hosts", "--first", "10",
@@ -412,66 +416,71 @@ def main() -> int:
                                       note=f"{hosts[key]['rows']} rows; target: the same count as with "
                                            f"{h_first} hosts"))
 
-        say("download: a 1 GiB image from a local HTTP server, transfer.download against curl")
-        download = bench_download.run(work)
-        figures.append(figure("download 1 GiB vs curl (local HTTP)", download["nubo_mib_s"], "MiB/s",
-                              download["curl_mib_s"], download["ratio"],
-                              note=f"baseline = curl -o of the same file to the same disk; ratio = our time / "
-                                   f"curl's time, median of {download['rounds']} alternating rounds"))
+        download = registered = vms = None
+        if args.only == "all":
+            say("download: a 1 GiB image from a local HTTP server, transfer.download against curl")
+            download = bench_download.run(work)
+            figures.append(figure("download 1 GiB vs curl (local HTTP)", download["nubo_mib_s"], "MiB/s",
+                                  download["curl_mib_s"], download["ratio"],
+                                  note=f"baseline = curl -o of the same file to the same disk; ratio = our time / "
+                                       f"curl's time, median of {download['rounds']} alternating rounds"))
 
-        say("register: registerTemplate of a 256 MiB qcow2 until Ready, against curl + qemu-img info")
-        registered = json.loads(run_step("register", [sys.executable, "-m", "bench.register"], env, work))
-        figures.append(figure("registerTemplate to Ready, 256 MiB", registered["ours_median"], "s",
-                              registered["baseline_median"], registered["ratio"],
-                              note="baseline = curl -o + qemu-img info of the same file; ratio = our time / "
-                                   f"baseline, median of {registered['rounds']} alternating rounds"))
+            say("register: registerTemplate of a 256 MiB qcow2 until Ready, against curl + qemu-img info")
+            registered = json.loads(run_step("register", [sys.executable, "-m", "bench.register"], env, work))
+            figures.append(figure("registerTemplate to Ready, 256 MiB", registered["ours_median"], "s",
+                                  registered["baseline_median"], registered["ratio"],
+                                  note="baseline = curl -o + qemu-img info of the same file; ratio = our time / "
+                                       f"baseline, median of {registered['rounds']} alternating rounds"))
 
-        say("vms: deploy vs raw libvirt, 20 parallel deploys, listVirtualMachines at 10,000 VMs")
-        vms = json.loads(run_step("vms", [sys.executable, "-m", "bench.vms"],
-                                  {**env, "BENCH_API_KEY": keys["api_key"], "BENCH_SECRET": keys["secret"]},
-                                  work).strip().splitlines()[-1])
-        deployed = vms["deploy"]
-        figures.append(figure("deployVirtualMachine → Running vs raw libvirt (qcow2 overlay + define + start)",
-                              deployed["ours_median"], "s", deployed["raw_median"], deployed["ratio"],
-                              note=f"median of {deployed['rounds']} alternating rounds, cached template, "
-                                   f"{deployed['emulation']} emulation, one other VM on the pod network (the first "
-                                   f"VM on it: {deployed['first_on_network_seconds']} s, libvirt restarts dnsmasq); "
-                                   "baseline = qemu-img create -b + defineXML + create (no config drive, no DHCP "
-                                   "lease); ratio = our time / raw time"))
-        parallel = vms["parallel"]
-        figures.append(figure("20 parallel deploys, 2 workers (Simulator)", parallel["total_seconds"], "s",
-                              note=f"2 threads (own DB connections) x {parallel['deploys'] // parallel['workers']} "
-                                   f"allocate + start_on_host each, test:///default; {parallel['failed']} failed"))
-        listed = vms["list"]
-        figures.append(figure(f"listVirtualMachines 500-row page at {listed['vms']:,} VMs",
-                              listed["latency_page1"]["median_ms"], "ms",
-                              note=f"in-process (django.test.Client), signed, listall=true, page 1, median of "
-                                   f"{listed['latency_page1']['runs']}; page 2 {listed['latency_page2']['median_ms']} "
-                                   f"ms; 10 VMs {listed['latency_10_vms_page1']['median_ms']} ms; SQL "
-                                   f"{listed['large']['sql_ms']} ms of it"))
-        q_small, q_large = listed["small"]["queries"], listed["large"]["queries"]
-        figures.append(figure(f"SQL queries per listVirtualMachines page: 10 vs {listed['vms']:,} VMs", q_large,
-                              "queries", q_small, q_large / q_small if q_small else None, 1.0,
-                              note=f"{listed['large']['rows']} rows (page 2: {listed['large_page2']['queries']} "
-                                   f"queries); target: the same count as with 10 VMs"))
+            say("vms: deploy vs raw libvirt, 20 parallel deploys, listVirtualMachines at 10,000 VMs")
+            vms = json.loads(run_step("vms", [sys.executable, "-m", "bench.vms"],
+                                      {**env, "BENCH_API_KEY": keys["api_key"], "BENCH_SECRET": keys["secret"]},
+                                      work).strip().splitlines()[-1])
+            deployed = vms["deploy"]
+            figures.append(figure("deployVirtualMachine → Running vs raw libvirt (qcow2 overlay + define + start)",
+                                  deployed["ours_median"], "s", deployed["raw_median"], deployed["ratio"],
+                                  note=f"median of {deployed['rounds']} alternating rounds, cached template, "
+                                       f"{deployed['emulation']} emulation, one other VM on the pod network (the first "
+                                       f"VM on it: {deployed['first_on_network_seconds']} s, libvirt restarts dnsmasq); "
+                                       "baseline = qemu-img create -b + defineXML + create (no config drive, no DHCP "
+                                       "lease); ratio = our time / raw time"))
+            parallel = vms["parallel"]
+            figures.append(figure("20 parallel deploys, 2 workers (Simulator)", parallel["total_seconds"], "s",
+                                  note=f"2 threads (own DB connections) x {parallel['deploys'] // parallel['workers']} "
+                                       f"allocate + start_on_host each, test:///default; {parallel['failed']} failed"))
+            listed = vms["list"]
+            figures.append(figure(f"listVirtualMachines 500-row page at {listed['vms']:,} VMs",
+                                  listed["latency_page1"]["median_ms"], "ms",
+                                  note=f"in-process (django.test.Client), signed, listall=true, page 1, median of "
+                                       f"{listed['latency_page1']['runs']}; page 2 {listed['latency_page2']['median_ms']} "
+                                       f"ms; 10 VMs {listed['latency_10_vms_page1']['median_ms']} ms; SQL "
+                                       f"{listed['large']['sql_ms']} ms of it"))
+            q_small, q_large = listed["small"]["queries"], listed["large"]["queries"]
+            figures.append(figure(f"SQL queries per listVirtualMachines page: 10 vs {listed['vms']:,} VMs", q_large,
+                                  "queries", q_small, q_large / q_small if q_small else None, 1.0,
+                                  note=f"{listed['large']['rows']} rows (page 2: {listed['large_page2']['queries']} "
+                                       f"queries); target: the same count as with 10 VMs"))
 
-        say("console: RFB framebuffer updates through manage.py consoleproxy vs direct TCP to the VM's VNC port")
-        con = json.loads(run_step("console", [sys.executable, "-m", "bench.console"], env, work)
-                         .strip().splitlines()[-1])
-        figures.extend(console_figures(con))
-        for name, label in (("dashboard", "dashboard (/client/)"), ("instances", "instances page 1 (/client/instances)")):
-            page = ui[name]
-            figures.append(figure(f"UI {label} server time at {ui['vms']:,} VMs, {ui['hosts']:,} hosts",
-                                  page["ours"]["median_ms"], "ms", page["bare"]["median_ms"], page["ratio"],
-                                  note=f"in-process, root admin, median of {page['ours']['runs']}; baseline = a bare "
-                                       f"Django view rendering the same rows from plain queries "
-                                       f"({page['bare_queries']} queries, no shell); SQL {page['sql_ms_large']} ms "
-                                       f"of ours; ratio = ours / bare"))
-            figures.append(figure(f"SQL queries per UI {label}: {ui['first']} vs {ui['vms']:,} VMs",
-                                  page["queries_large"], "queries", page["queries_small"],
-                                  page["queries_large"] / page["queries_small"] if page["queries_small"] else None,
-                                  1.0, note=f"{ui['first']} VMs and {ui['first']} hosts, then {ui['vms']:,} VMs and "
-                                            f"{ui['hosts']:,} hosts; target: the same count"))
+        con = None
+        if args.only == "all":
+            say("console: RFB framebuffer updates through manage.py consoleproxy vs direct TCP to the VM's VNC port")
+            con = json.loads(run_step("console", [sys.executable, "-m", "bench.console"], env, work)
+                             .strip().splitlines()[-1])
+            figures.extend(console_figures(con))
+            for name, label in (("dashboard", "dashboard (/client/)"),
+                                ("instances", "instances page 1 (/client/instances)")):
+                page = ui[name]
+                figures.append(figure(f"UI {label} server time at {ui['vms']:,} VMs, {ui['hosts']:,} hosts",
+                                      page["ours"]["median_ms"], "ms", page["bare"]["median_ms"], page["ratio"],
+                                      note=f"in-process, root admin, median of {page['ours']['runs']}; baseline = a "
+                                           f"bare Django view rendering the same rows from plain queries "
+                                           f"({page['bare_queries']} queries, no shell); SQL {page['sql_ms_large']} ms "
+                                           f"of ours; ratio = ours / bare"))
+                figures.append(figure(f"SQL queries per UI {label}: {ui['first']} vs {ui['vms']:,} VMs",
+                                      page["queries_large"], "queries", page["queries_small"],
+                                      page["queries_large"] / page["queries_small"] if page["queries_small"] else None,
+                                      1.0, note=f"{ui['first']} VMs and {ui['first']} hosts, then {ui['vms']:,} VMs "
+                                                f"and {ui['hosts']:,} hosts; target: the same count"))
 
         print()
         print_table(figures)
@@ -483,21 +492,22 @@ def main() -> int:
             print("\nlistHosts queries that grow with the number of rows (N+1):")
             for rep in hosts["repeats"]:
                 print(f"  {rep}")
-        if vms["list"]["repeats"]:
+        if vms and vms["list"]["repeats"]:
             print("\nlistVirtualMachines queries that grow with the number of rows (N+1):")
             for rep in vms["list"]["repeats"]:
                 print(f"  {rep}")
-        con_sessions = con["console_sessions"]
-        if con["proxy_children_left"] or con_sessions["ended"] != con_sessions["connected"]:
+        if con is not None and (con["proxy_children_left"]
+                                or con["console_sessions"]["ended"] != con["console_sessions"]["connected"]):
+            con_sessions = con["console_sessions"]
             print(f"\nconsole proxy: {con['proxy_children_left']} child process(es) still alive a second after the "
                   f"last connection closed; {con_sessions['connected']} sessions connected, {con_sessions['ended']} "
                   "marked ended")
         for name in ("dashboard", "instances"):
-            if ui[name]["repeats"]:
+            if ui is not None and ui[name]["repeats"]:
                 print(f"\nUI {name} queries that grow with the number of rows (N+1):")
                 for rep in ui[name]["repeats"]:
                     print(f"  {rep}")
-        if vms["parallel"]["errors"]:
+        if vms and vms["parallel"]["errors"]:
             print(f"\n{vms['parallel']['failed']} of the {vms['parallel']['deploys']} parallel deploys failed:")
             for error in vms["parallel"]["errors"]:
                 print(f"  {error}")
@@ -506,7 +516,7 @@ def main() -> int:
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
             "setup": {"gunicorn": GUNICORN_ARGS, "concurrency": args.concurrency, "seconds_per_variant": args.seconds,
                       "rounds": args.rounds, "warmup_seconds_per_round": args.warmup, "accounts": args.accounts,
-                      "hosts": args.hosts,
+                      "hosts": args.hosts, "only": args.only,
                       "client": "pure-Python closed loop, one keep-alive connection per process, cs signature per request"},
             "figures": figures,
             "details": details,

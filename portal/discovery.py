@@ -24,7 +24,7 @@ def _param(name: str, field) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=None)
 def describe(command_cls: type[Command]) -> dict[str, Any]:
-    params = [_param(name, field) for name, field in command_cls.Params().fields.items()]
+    params = [_param(name, field) for name, field in command_cls.param_fields().items()]
     response_cls = command_cls.response or SuccessResponse
     if command_cls.kind == "flat" and command_cls.response is None:
         response: list[dict[str, Any]] = [
@@ -53,7 +53,8 @@ def describe(command_cls: type[Command]) -> dict[str, Any]:
 
 
 def available_commands(caller) -> list[type[Command]]:
-    from accounts.access import role_allows
+    from accounts.access import ROLE_RULES, role_allows
 
     role = caller.account.role
-    return [cls for name, cls in sorted(REGISTRY.items()) if role_allows(role, name, cls.roles)]
+    rules = ROLE_RULES.get().get(role.pk, ())  # read once for all the commands
+    return [cls for name, cls in sorted(REGISTRY.items()) if role_allows(role, name, cls.roles, rules)]

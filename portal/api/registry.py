@@ -102,6 +102,21 @@ class Command:
         return cls.is_async and cls.create is not Command.create
 
     @classmethod
+    def takes_no_parameters(cls) -> bool:
+        """No fields and no checks of its own: there is nothing to validate."""
+        return (not cls.param_fields() and cls.Params.validate is serializers.Serializer.validate
+                and not getattr(getattr(cls.Params, "Meta", None), "validators", None))
+
+    @classmethod
+    def param_fields(cls) -> dict[str, serializers.Field]:
+        """The declared parameter fields, built once per command class: what they are (names,
+        types, required, help) and never used to validate (params_serializer makes those)."""
+        fields = cls.__dict__.get("_param_fields")
+        if fields is None:
+            fields = cls._param_fields = cls.Params().fields
+        return fields
+
+    @classmethod
     def params_serializer(cls, data: dict[str, Any], caller) -> serializers.Serializer:
         return cls.Params(data=data, context={"caller": caller, "command": cls})
 

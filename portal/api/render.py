@@ -15,6 +15,7 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-XSS-Protection": "1;mode=block",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
+    "X-Frame-Options": "DENY",  # what XFrameOptionsMiddleware adds to every other answer
 }
 
 

@@ -3,7 +3,8 @@ render dates and nulls the way CloudStack's Gson serializer does."""
 from __future__ import annotations
 
 import datetime as dt
-import inspect
+import types
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -17,7 +18,10 @@ def cs_date(value: dt.datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S%z")
+    text = value.isoformat(timespec="seconds")  # 2012-07-19T16:41:55+00:00, a fifth of strftime's cost
+    if len(text) == 25 and value.year >= 1000:
+        return text[:22] + text[23:]
+    return value.strftime("%Y-%m-%dT%H:%M:%S%z")  # years before 1000, offsets with seconds
 
 
 class DateTime(serializers.Field):
@@ -44,6 +48,9 @@ class Uuid(serializers.Field):
         return None if value is None else str(value)
 
 
+_METHODS = (types.MethodType, types.FunctionType)  # what inspect.ismethod/isfunction accept (final types)
+
+
 def _lookup(instance: Any, attrs: list[str]) -> Any:
     """DRF's attribute walk, but None-propagating: a missing link gives None."""
     for attr in attrs:
@@ -53,26 +60,37 @@ def _lookup(instance: Any, attrs: list[str]) -> Any:
             instance = instance[attr] if isinstance(instance, dict) else getattr(instance, attr)
         except (AttributeError, KeyError, ObjectDoesNotExist):
             return None
-        if inspect.ismethod(instance) or inspect.isfunction(instance):
+        if type(instance) in _METHODS:
             instance = instance()
     return instance
 
 
-_SIMPLE = (
-    (serializers.BooleanField, bool),
-    (serializers.IntegerField, int),
-    (serializers.FloatField, float),
-    (serializers.CharField, str),
-)
+def _accessor(attrs: tuple[str, ...]) -> Callable[[Any], Any]:
+    """instance -> the value `_lookup` finds at `attrs`. The usual case, one attribute of a model,
+    without the walk."""
+    if len(attrs) != 1:
+        return lambda instance: _lookup(instance, attrs)
+    (attr,) = attrs
+
+    def one(instance):
+        if isinstance(instance, dict):
+            return _lookup(instance, attrs)
+        try:
+            value = getattr(instance, attr)
+        except (AttributeError, ObjectDoesNotExist):
+            return None
+        return value() if type(value) in _METHODS else value
+
+    return one
 
 
 class ResponseSerializer(serializers.Serializer):
     """Base of every response object. Subclasses set `object_name` (e.g. "domain").
 
-    Rendering walks a per-class plan of (name, source attributes, converter) instead of DRF's
-    generic machinery, which costs about ten times more per row on 500-row pages; the declared
-    fields stay the one definition (listApis reads them too). Null fields are omitted, as
-    CloudStack's serializer does."""
+    Rendering walks a per-class plan of (name, accessor, converter) instead of DRF's generic
+    machinery, which costs about ten times more per row on 500-row pages; the declared fields stay
+    the one definition (listApis reads them too). Null fields are omitted, as CloudStack's
+    serializer does."""
 
     object_name = "object"
 
@@ -86,19 +104,20 @@ class ResponseSerializer(serializers.Serializer):
         caller = self.context.get("caller")
         return caller is not None and caller.account.type == 1
 
-    def _plan(self) -> list[tuple[str, list[str], Any, str | None]]:
+    def _plan(self) -> list[tuple[str, Callable[[Any], Any], Callable[[Any], Any] | None]]:
+        """(name, instance -> value or None, value -> rendered value or None; None: as it is)."""
         plan = []
         for name, field in self.fields.items():
             if isinstance(field, serializers.SerializerMethodField):
-                plan.append((name, [], None, field.method_name))
+                plan.append((name, getattr(self, field.method_name), None))
                 continue
-            attrs = list(field.source_attrs) if field.source != "*" else []
+            get = _accessor(tuple(field.source_attrs)) if field.source != "*" else _itself
             if isinstance(field, serializers.ListSerializer):
                 child = field.child
                 convert: Any = lambda value, child=child: [child.to_representation(item) for item in value]
             else:
-                convert = next((fn for kind, fn in _SIMPLE if type(field) is kind), field.to_representation)
-            plan.append((name, attrs, convert, None))
+                convert = _CONVERTERS.get(type(field), field.to_representation)
+            plan.append((name, get, convert))
         return plan
 
     def to_representation(self, instance) -> dict[str, Any]:
@@ -106,16 +125,28 @@ class ResponseSerializer(serializers.Serializer):
         if plan is None:
             plan = self._nubo_plan = self._plan()
         out: dict[str, Any] = {}
-        for name, attrs, convert, method in plan:
-            if method is not None:
-                value = getattr(self, method)(instance)
-            else:
-                value = _lookup(instance, attrs) if attrs else instance
-                if value is not None:
-                    value = convert(value)
+        for name, get, convert in plan:
+            value = get(instance)
+            if value is not None and convert is not None:
+                value = convert(value)
             if value is not None:
                 out[name] = value
         return out
+
+
+def _itself(instance: Any) -> Any:
+    return instance
+
+
+# Fields whose to_representation of a value that is not None is a plain function of it.
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {
+    serializers.BooleanField: bool,
+    serializers.IntegerField: int,
+    serializers.FloatField: float,
+    serializers.CharField: str,
+    Uuid: str,
+    DateTime: cs_date,
+}
 
 
 class SuccessResponse(ResponseSerializer):

@@ -8,23 +8,26 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Mapping
 
-_JAVA_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-*_")
+_JAVA_SAFE = "A-Za-z0-9.\\-*_"
+_UNSAFE: dict[bytes, re.Pattern] = {}
+
+
+def _escape(match: re.Match) -> str:
+    text = match.group()
+    return "%20" if text == " " else "".join("%%%02X" % b for b in text.encode("utf-8"))
 
 
 def java_urlencode(value: str, extra_safe: bytes = b"") -> str:
-    """URLEncoder.encode(value, "UTF-8") with '+' turned into %20 (uppercase hex)."""
-    safe = _JAVA_SAFE | frozenset(extra_safe)
-    out = []
-    for b in value.encode("utf-8"):
-        if b in safe:
-            out.append(chr(b))
-        elif b == 0x20:
-            out.append("%20")
-        else:
-            out.append("%%%02X" % b)
-    return "".join(out)
+    """URLEncoder.encode(value, "UTF-8") with '+' turned into %20 (uppercase hex).
+
+    One regular-expression pass (most values are all safe and come back as they are)."""
+    unsafe = _UNSAFE.get(extra_safe)
+    if unsafe is None:
+        unsafe = _UNSAFE[extra_safe] = re.compile(f"[^{_JAVA_SAFE}{re.escape(extra_safe.decode('ascii'))}]")
+    return unsafe.sub(_escape, value)
 
 
 def canonical(params: Mapping[str, str], *, extra_safe: bytes = b"", lower_sort: bool = False) -> str:
@@ -35,8 +38,8 @@ def canonical(params: Mapping[str, str], *, extra_safe: bytes = b"", lower_sort:
 
 
 def sign(params: Mapping[str, str], secret: str, **variant) -> str:
-    mac = hmac.new(secret.encode("utf-8"), canonical(params, **variant).encode("utf-8"), hashlib.sha1)
-    return base64.b64encode(mac.digest()).decode("ascii")
+    mac = hmac.digest(secret.encode("utf-8"), canonical(params, **variant).encode("utf-8"), hashlib.sha1)
+    return base64.b64encode(mac).decode("ascii")
 
 
 VARIANTS: tuple[dict, ...] = (
@@ -63,9 +66,18 @@ def verify(params: Mapping[str, str], secret: str, signature: str) -> bool:
                for candidate in candidate_signatures(params, secret))
 
 
+# The form clients send (cs: 2024-01-31T12:00:00+0000): read by fromisoformat, a fifth of strptime's cost.
+_PLAIN_EXPIRES = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d{4}")
+
+
 def parse_expires(text: str) -> dt.datetime | None:
     """DateUtil.parseTZDateString: +0000 and +00:00 offsets, Z, optional fractions."""
     text = text.strip()
+    if _PLAIN_EXPIRES.fullmatch(text):
+        try:
+            return dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
     candidates = [text]
     if text.endswith("Z"):
         candidates.append(text[:-1] + "+0000")

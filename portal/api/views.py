@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import parse_qsl
 
+from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -28,11 +31,31 @@ def first_values(request: HttpRequest) -> dict[str, str]:
     value of a repeated name."""
     params: dict[str, str] = {}
     if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
-        for key in request.POST:
-            params[key] = request.POST.getlist(key)[0]
-    for key in request.GET:
-        params[key] = request.GET.getlist(key)[0]
+        for key, values in request.POST.lists():
+            params[key] = values[0]
+    query: dict[str, str] = {}
+    for key, value in query_pairs(request):
+        query.setdefault(key, value)
+    params.update(query)
     return params
+
+
+def query_pairs(request: HttpRequest) -> list[tuple[str, str]]:
+    """The query string's (name, value) pairs exactly as request.GET reads them (WSGI's Latin-1
+    text back to bytes, UTF-8 unless that fails, blank values kept, at most
+    DATA_UPLOAD_MAX_NUMBER_FIELDS), without building the QueryDict: that alone is a tenth of what
+    a signed listCapabilities costs."""
+    raw = request.META.get("QUERY_STRING", "").encode("iso-8859-1")
+    try:
+        text = raw.decode(settings.DEFAULT_CHARSET)
+    except UnicodeDecodeError:
+        text = raw.decode("iso-8859-1")
+    try:
+        return parse_qsl(text, keep_blank_values=True, encoding=settings.DEFAULT_CHARSET,
+                         max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS)
+    except ValueError as exc:
+        raise TooManyFieldsSent("The number of GET/POST parameters exceeded "
+                                "settings.DATA_UPLOAD_MAX_NUMBER_FIELDS.") from exc
 
 
 def response_format(raw: dict[str, str]) -> str:

@@ -44,6 +44,9 @@ def test_json_content_type_and_headers(client, admin):
     assert answer["Content-Type"] == JSON_TYPE
     assert answer["X-Content-Type-Options"] == "nosniff"
     assert answer["X-XSS-Protection"] == "1;mode=block"
+    assert answer["X-Frame-Options"] == "DENY"
+    assert answer["Referrer-Policy"] == "same-origin"  # SecurityMiddleware runs for the API too
+    assert answer["Content-Length"] == str(len(answer.response.content))
     assert list(answer.body) == ["listcapabilitiesresponse"]
     assert not answer.text.startswith("{ ") and ": " not in answer.text[:40]  # compact, like Gson
 
@@ -283,6 +286,23 @@ def test_only_the_first_value_of_a_repeated_name_counts(client, admin, tenant_a)
     answer = Answer(client.get(url))
     assert answer.status == 200, answer
     assert [u["username"] for u in answer.inner["user"]] == ["tenant-a"]
+
+
+@pytest.mark.parametrize("raw", [b"", b"a=1&b=&c", b"a=1&a=2&A=3", b"x=%C3%A9t%C3%A9+%2B&y=caf\xc3\xa9",
+                                 b"latin=caf\xe9", b"bad=%ff%fe", b"map[0].key=v&map[0].value=w", b"&&=&a==b;c=d"])
+def test_query_string_is_read_as_request_get_reads_it(raw):
+    import io
+
+    from django.core.handlers.wsgi import WSGIRequest
+
+    from portal.api.views import query_pairs
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/client/api", "QUERY_STRING": raw.decode("iso-8859-1"),
+               "wsgi.input": io.BytesIO(b"")}
+    grouped: dict[str, list[str]] = {}
+    for key, value in query_pairs(WSGIRequest(environ)):
+        grouped.setdefault(key, []).append(value)
+    assert grouped == dict(WSGIRequest(environ).GET.lists())
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])

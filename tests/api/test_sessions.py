@@ -100,6 +100,7 @@ def test_login_sets_cookies(client, cloud):
     assert cookies["sessionkey"]["httponly"]
     assert cookies["JSESSIONID"].value
     assert cookies["JSESSIONID"]["httponly"]
+    assert cookies["csrftoken"].value  # login rotates the UI's CSRF token, as Django's login does
 
 
 def test_login_starts_a_new_session(client, cloud):

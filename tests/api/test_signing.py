@@ -21,6 +21,7 @@ from tests.api.helpers import (
     cmk_sign,
     cs_sign,
     expires_in,
+    java_urlencode,
     libcloud_sign,
     reference_canonical,
     reference_sign,
@@ -69,6 +70,33 @@ def assert_refused(answer, response_name: str = "listusersresponse") -> None:
     assert answer.inner["errorcode"] in (401, "401")
     assert answer.errortext == BAD_CREDENTIALS
     assert answer["X-Description"] == BAD_CREDENTIALS
+
+
+# -- the canonical form's pieces ---------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["", "plain-Value_1.2*", "a b+c/d=e:f", "café €", "emoji 😀", "~tilde",
+                                   "details[0].key", "tab\tnew\nline", "%41 already%20escaped", "'quotes\""])
+def test_java_urlencode_is_urlencoder_with_percent20(value):
+    assert signing.java_urlencode(value) == java_urlencode(value)
+    assert signing.java_urlencode(value, b"~") == java_urlencode(value).replace("%7E", "~")
+    assert signing.java_urlencode(value, b"~[]") == (java_urlencode(value).replace("%7E", "~")
+                                                     .replace("%5B", "[").replace("%5D", "]"))
+
+
+@pytest.mark.parametrize("text", ["2030-01-01T00:00:00+0000", "2030-01-01T00:00:00.5-0530", "2030-1-1T0:0:0+0000",
+                                  "2030-02-30T00:00:00+0000", "2030-01-01T24:00:00+0000", "2030-01-01T00:00:60+0000",
+                                  "2030-01-01T00:00:00+2400", "2030-01-01T00:00:00.1234567+0000", " 2030-01-01T00:00:00Z "])
+def test_expires_read_as_by_strptime(text):
+    """The fast reading of the common form agrees with the strptime formats it stands for."""
+    import datetime as dt
+
+    expected = None
+    for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"):
+        for candidate in (text.strip(), text.strip()[:-1] + "+0000" if text.strip().endswith("Z") else text.strip()):
+            try:
+                expected = expected or dt.datetime.strptime(candidate, fmt)
+            except ValueError:
+                pass
+    assert signing.parse_expires(text) == expected
 
 
 # -- the worked examples ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import sys
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import override_settings
 
 from .procs import (BIN, Backing, PrivateRedis, Proc, Stack, database_url, free_port, subprocess_env, wait_http,
                     wait_tcp)
@@ -26,7 +27,10 @@ def backing(django_db_setup, tmp_path_factory):
     try:
         env = subprocess_env(database_url=url, redis_url=redis.url, var_dir=work_dir / "var",
                              secret_key=settings.SECRET_KEY, NUBO_LOG_LEVEL="INFO")
-        yield Backing(env=env, work_dir=work_dir, redis_url=redis.url)
+        # Access changes this process makes (accounts, keys, role rules) are announced where the
+        # servers read the generation, so they hold on the servers' next request too.
+        with override_settings(REDIS_URL=redis.url):
+            yield Backing(env=env, work_dir=work_dir, redis_url=redis.url)
     finally:
         redis.stop()
 

@@ -8,7 +8,8 @@ import pytest
 import requests
 from cs import CloudStack, CloudStackApiException
 
-from tests.factories import bootstrap_cloud
+from accounts import services
+from tests.factories import admin_user, bootstrap_cloud, make_account
 
 pytestmark = [pytest.mark.e2e]
 
@@ -128,6 +129,37 @@ def test_cs_sees_api_errors(server, cloud, cs_admin):
     with pytest.raises(CloudStackApiException) as excinfo:
         cs_admin.createDomain()
     assert excinfo.value.error["errorcode"] == 431
+
+
+def test_access_changes_hold_on_the_servers_next_request(server, cloud, cs_admin):
+    """The web process keeps its callers; a change made by this process (a role rule, a key) and
+    one made by the RQ worker (disableAccount is a job) each hold on its next request."""
+    tenant = make_account("e2e-kept")
+    cs_tenant = client(server, tenant.api_key, tenant.secret)
+
+    def refused() -> str:
+        with pytest.raises(CloudStackApiException) as excinfo:
+            cs_tenant.listCapabilities()
+        assert excinfo.value.error["errorcode"] == 401, excinfo.value.error
+        return excinfo.value.error["errortext"]
+
+    for _ in range(3):  # both gunicorn threads that may answer have read the caller by now
+        assert "capability" in cs_tenant.listCapabilities()
+    rule = services.create_role_permission(admin_user(), role=tenant.account.role, rule="listCapabilities",
+                                           permission="deny")
+    assert "not available for user" in refused()
+    services.delete_role_permission(admin_user(), rule)
+    assert "capability" in cs_tenant.listCapabilities()
+
+    api_key, secret = services.register_user_keys(admin_user(), tenant.user)
+    assert refused() == "unable to verify user credentials and/or request signature"
+    cs_tenant = client(server, api_key, secret)
+    assert "capability" in cs_tenant.listCapabilities()
+
+    job = cs_admin.disableAccount(id=str(tenant.account.uuid), lock=False)  # run by the worker process
+    assert job["account"]["state"] == "disabled"
+    refused()
+    server.check_alive()
 
 
 def test_login_session_flow(server, cloud):

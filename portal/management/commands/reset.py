@@ -5,6 +5,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from portal.cache import bump_all_generations
+
 CONFIRM_FLAG = "--yes-delete-everything"
 
 
@@ -26,6 +28,7 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"reset: deleting all data in the {where}")
         call_command("flush", interactive=False, verbosity=0)
+        bump_all_generations()  # running processes must not serve callers or rules of deleted rows
         self._empty_job_queue()
         call_command("bootstrap", stdout=self.stdout, stderr=self.stderr)
         self.stdout.write("reset: done")

@@ -1,0 +1,36 @@
+"""The API endpoint's own, shorter middleware chain.
+
+/client/api answers API clients, not browsers' pages: it needs the session (API calls of a
+logged-in UI session, and `login`/`logout`), the authenticated user, CSRF's cookie handling (`login`
+rotates the token) and one read of each generation per request; not static files (WhiteNoise),
+slash redirects (CommonMiddleware: both spellings of the path are the endpoint; its Content-Length
+is set here), flash messages or
+X-Frame-Options (the API sets its own security headers, render.SECURITY_HEADERS). Going through
+those costs more than a signed listCapabilities' own work, so this middleware, placed right after
+SecurityMiddleware, hands API requests to the endpoint through the shorter chain and every other
+request on down the full one. There is one endpoint view and one access-control path either way."""
+from __future__ import annotations
+
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.middleware.csrf import CsrfViewMiddleware
+
+from portal.cache import GenerationsMiddleware
+
+API_PATHS = frozenset({"/client/api", "/client/api/"})
+
+
+class ApiEndpointMiddleware:
+    def __init__(self, get_response):
+        from .views import api
+
+        self.get_response = get_response
+        self.answer_api = SessionMiddleware(CsrfViewMiddleware(AuthenticationMiddleware(GenerationsMiddleware(api))))
+
+    def __call__(self, request):
+        if request.path_info not in API_PATHS:
+            return self.get_response(request)
+        response = self.answer_api(request)
+        if not response.streaming and not response.has_header("Content-Length"):
+            response.headers["Content-Length"] = str(len(response.content))  # as CommonMiddleware does
+        return response
