@@ -1,0 +1,165 @@
+"""Sorting on the list pages that gained it with issue 7 — instances, templates, ISOs, domains,
+accounts, users, the infrastructure lists and console sessions — through the one mechanism of
+portal.ui (declared columns, ?sort=<key> / ?sort=-<key>, header links with aria-sort): two columns
+each, in both directions; an unknown or hidden sort key ignored (the default order, never an
+error); sort, search and page combined, and each kept by the links of the others. Scoping is
+unchanged: sorting or searching never shows another tenant's rows."""
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import secrets
+from datetime import timedelta
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from django.utils import timezone
+
+from compute import services as compute_services
+from compute.choices import VmState
+from compute.models import ConsoleSession, Host, Pod, VirtualMachine, Zone
+from portal import config
+from storage.models import DownloadState, ImageStore, StoragePool, Template, TemplateZone
+from tests.factories import admin_user, make_account, make_domain
+
+from .conftest import logged_in
+from .test_infra_pages import GIB, make_sim_zone
+from .test_instances_ui import act, build_sim, deploy
+
+# Sort values that name no column a page shows: each is ignored, the page answering its default order.
+BAD_SORTS = ("nonsense", "-", "--", "id", "-id", "password", "name;DROP TABLE x", "\x00", "é" * 300)
+
+
+def text(response) -> str:
+    return response.content.decode()
+
+
+def url_with(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = {key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
+    query.update(params)
+    return f"{parts.path}?{urlencode(query)}"
+
+
+def sorted_header(response) -> tuple[str, str, dict[str, list[str]]]:
+    """(label, aria-sort, the query of its link) of the column the rows are sorted by."""
+    cells = re.findall(r'<th scope="col" aria-sort="(ascending|descending)"><a href="([^"]+)" class="nubo-sort">([^<]+)<',
+                       text(response))
+    assert len(cells) == 1, cells
+    aria, href, label = cells[0]
+    return html.unescape(label), aria, parse_qs(urlsplit(html.unescape(href)).query)
+
+
+def assert_sorts(client, url: str, names, key: str, expected: list[str]) -> None:
+    """?sort=<key> lists `expected`, ?sort=-<key> the reverse (the id tiebreak turns too); the
+    header marks the column and links to the other direction."""
+    for wanted, order, aria, turned in ((key, expected, "ascending", "-" + key),
+                                        ("-" + key, expected[::-1], "descending", key)):
+        response = client.get(url_with(url, sort=wanted))
+        assert response.status_code == 200, wanted
+        assert names(response) == order, wanted
+        _, shown, link = sorted_header(response)
+        assert shown == aria and link["sort"] == [turned], wanted
+
+
+def assert_bad_sorts_ignored(client, url: str, names, *also: str) -> None:
+    """Unknown sort keys (and `also`: keys of columns the caller does not see, or that do not
+    sort) give the default order."""
+    default = names(client.get(url))
+    for bad in (*BAD_SORTS, *also):
+        response = client.get(url_with(url, sort=bad))
+        assert response.status_code == 200, bad
+        assert names(response) == default, bad
+
+
+def assert_combined(client, url: str, names, *, q: str, sort: str, expected: list[str]) -> None:
+    """With two rows a page: page 2 of the rows matching `q` in `sort` order is `expected`; the
+    page links keep the search and the order, the header links keep the search and go to page 1,
+    the search form keeps the order."""
+    config.set_value("default.ui.page.size", "2")
+    response = client.get(url_with(url, q=q, sort=sort, page="2"))
+    assert response.status_code == 200
+    assert names(response) == expected
+    body = text(response)
+    previous = parse_qs(urlsplit(html.unescape(re.search(r'<a href="([^"]+)" rel="prev">', body).group(1))).query)
+    assert previous["q"] == [q] and previous["sort"] == [sort] and previous["page"] == ["1"]
+    for href in re.findall(r'<a href="([^"]+)" class="nubo-sort">', body):
+        link = parse_qs(urlsplit(html.unescape(href)).query)
+        assert link["q"] == [q] and "page" not in link, href
+    form = body.split('role="search"', 1)[1].split("</form>", 1)[0]
+    assert f'name="sort" value="{sort}"' in form
+
+
+def link_names(segment: str):
+    """The names of a list's rows, each linking to its page under /client/<segment>/<uuid>."""
+    row = re.compile(rf'<a(?: class="nubo-nowrap")? href="/client/{segment}/[0-9a-f-]{{36}}">([^<]+)</a>')
+    return lambda response: row.findall(text(response))
+
+
+def first_cells(response) -> list[str]:
+    return re.findall(r"<tr>\s*<td>([^<]+)</td>", text(response))
+
+
+# -- instances ------------------------------------------------------------------------------------
+vm_names = link_names("instances")
+
+
+@pytest.fixture
+def vms(cloud, tmp_path, tenant_a, tenant_b, django_capture_on_commit_callbacks):
+    """tenant-a deploys vm-b, vm-c, vm-a (in that order) and stops vm-c; tenant-b deploys vm-theirs."""
+    sim = build_sim(tmp_path)
+    capture = django_capture_on_commit_callbacks
+    made = {name: deploy(tenant_a.user, sim, capture, name) for name in ("vm-b", "vm-c", "vm-a")}
+    act(logged_in(tenant_a.user), capture, made["vm-c"], "stop")
+    made["vm-theirs"] = deploy(tenant_b.user, sim, capture, "vm-theirs")
+    return sim, made
+
+
+def test_instances_sort(vms, tenant_a, admin_ui):
+    sim, made = vms
+    client = logged_in(tenant_a.user)
+    assert vm_names(client.get("/client/instances")) == ["vm-a", "vm-c", "vm-b"]  # newest first
+    assert_sorts(client, "/client/instances", vm_names, "name", ["vm-a", "vm-b", "vm-c"])
+    # Running before Stopped; the two running ones in the order they were made (the id tiebreak)
+    assert_sorts(client, "/client/instances", vm_names, "state", ["vm-b", "vm-a", "vm-c"])
+    assert_sorts(client, "/client/instances", vm_names, "created", ["vm-b", "vm-c", "vm-a"])
+    # the owner and host columns are for admins (the host for the root admin): no sort key for a user
+    assert_bad_sorts_ignored(client, "/client/instances", vm_names, "owner", "host", "ip", "-ip")
+    assert_sorts(admin_ui, "/client/instances?q=vm-", vm_names, "owner",
+                 ["vm-b", "vm-c", "vm-a", "vm-theirs"])  # tenant-a's, then tenant-b's
+    assert sorted_header(admin_ui.get("/client/instances?sort=host"))[0] == "Host"
+    # sorting and searching keep the caller's scope
+    for query in ("sort=name", "sort=-name&q=theirs", "sort=owner", f"sort=state&zone={sim.zone.uuid}"):
+        assert "vm-theirs" not in vm_names(client.get(f"/client/instances?{query}")), query
+
+
+def test_instances_sort_search_and_page_combine_with_filters(vms, tenant_a):
+    client = logged_in(tenant_a.user)
+    assert_combined(client, "/client/instances", vm_names, q="vm-", sort="-name", expected=["vm-a"])
+    response = client.get("/client/instances?state=Running&sort=-name")
+    assert vm_names(response) == ["vm-b", "vm-a"]
+    # the state chips keep the order
+    assert '<a href="?sort=-name&amp;state=Stopped">Stopped</a>' in text(response)
+
+
+def test_the_live_body_polls_the_rows_shown_in_their_order(vms, tenant_a):
+    _, made = vms
+    client = logged_in(tenant_a.user)
+    VirtualMachine.objects.filter(pk=made["vm-b"].pk).update(state=VmState.STOPPING)
+    config.set_value("default.ui.page.size", "2")
+    body = text(client.get("/client/instances?sort=name&page=1&q=vm"))
+    tbody = re.search(r'<tbody id="instance-rows"[^>]*>', body).group(0)
+    poll = html.unescape(re.search(r'hx-get="([^"]+)"', tbody).group(1))
+    assert parse_qs(urlsplit(poll).query) | {"seen": []} == {"q": ["vm"], "sort": ["name"], "page": ["1"], "seen": []}
+    assert client.get(poll).status_code == 204
+    VirtualMachine.objects.filter(pk=made["vm-b"].pk).update(state=VmState.STOPPED)
+    rows = client.get(poll)
+    assert rows.status_code == 200 and vm_names(rows) == ["vm-a", "vm-b"] and 'data-live="false"' in text(rows)
+    # the default order is not spelled out; a bad key is not carried
+    VirtualMachine.objects.filter(pk=made["vm-a"].pk).update(state=VmState.STOPPING)  # the newest
+    for url in ("/client/instances", "/client/instances?sort=-created", "/client/instances?sort=bogus"):
+        tbody = re.search(r'<tbody id="instance-rows"[^>]*>', text(client.get(url))).group(0)
+        assert "hx-get" in tbody and "sort=" not in tbody, url
+
+
