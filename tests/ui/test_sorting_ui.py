@@ -163,3 +163,75 @@ def test_the_live_body_polls_the_rows_shown_in_their_order(vms, tenant_a):
         assert "hx-get" in tbody and "sort=" not in tbody, url
 
 
+# -- templates and ISOs ---------------------------------------------------------------------------
+def image(zone, store, account, name: str, *, iso: bool = False, size: int = 0, featured: bool = False) -> Template:
+    template = Template.objects.create(name=name, format="ISO" if iso else "QCOW2", hypervisor="" if iso else "KVM",
+                                       account=account, url="http://127.0.0.1/x", is_public=featured,
+                                       is_featured=featured)
+    TemplateZone.objects.create(template=template, zone=zone, store=store, state=DownloadState.DOWNLOADED,
+                                size=size * GIB or None)
+    return template
+
+
+@pytest.fixture
+def images(cloud, tenant_a, tenant_b):
+    """Two zones; tenant-a's templates tpl-b (3 GiB, both zones), tpl-c (1 GiB), tpl-a (size not known),
+    ISOs iso-b, iso-a; tenant-b's tpl-theirs."""
+    one, two = make_sim_zone("z-one", net=1), make_sim_zone("z-two", net=2)
+    b = image(one.zone, one.store, tenant_a.account, "tpl-b", size=3)
+    TemplateZone.objects.create(template=b, zone=two.zone, store=two.store, state=DownloadState.DOWNLOADED,
+                                size=3 * GIB)
+    image(one.zone, one.store, tenant_a.account, "tpl-c", size=1)
+    image(one.zone, one.store, tenant_a.account, "tpl-a")
+    image(one.zone, one.store, tenant_a.account, "iso-b", iso=True, size=1)
+    image(one.zone, one.store, tenant_a.account, "iso-a", iso=True, size=2)
+    image(one.zone, one.store, tenant_b.account, "tpl-theirs", size=9)
+    return one, two
+
+
+def image_rows(kind: str):
+    """(name, zone) of each row: a template is listed once per zone."""
+    row = re.compile(rf'<a class="nubo-nowrap" href="/client/{kind}/[0-9a-f-]{{36}}">([^<]+)</a>.*?</td>\s*<td>([^<]+)</td>',
+                     re.S)
+    return lambda response: [f"{name}@{zone}" for name, zone in row.findall(text(response))]
+
+
+def test_templates_and_isos_sort(images, tenant_a, admin_ui):
+    client, rows = logged_in(tenant_a.user), image_rows("templates")
+    url = "/client/templates?filter=self"
+    assert rows(client.get(url)) == ["tpl-a@z-one", "tpl-b@z-one", "tpl-b@z-two", "tpl-c@z-one"]
+    assert_sorts(client, url, rows, "name", ["tpl-a@z-one", "tpl-b@z-one", "tpl-b@z-two", "tpl-c@z-one"])
+    assert_sorts(client, url, rows, "zone", ["tpl-a@z-one", "tpl-b@z-one", "tpl-c@z-one", "tpl-b@z-two"])
+    # the size shown: the zone's copy's, else the template's; unknown last
+    assert_sorts(client, url, rows, "size", ["tpl-c@z-one", "tpl-b@z-one", "tpl-b@z-two", "tpl-a@z-one"])
+    assert_bad_sorts_ignored(client, url, rows, "owner")  # the owner column is for admins
+    assert_sorts(admin_ui, "/client/templates?filter=all&q=tpl-", rows, "owner",
+                 ["tpl-a@z-one", "tpl-b@z-one", "tpl-b@z-two", "tpl-c@z-one", "tpl-theirs@z-one"])
+    for query in ("sort=-size", "sort=name&q=theirs"):
+        assert not [r for r in rows(client.get(f"{url}&{query}")) if "theirs" in r], query
+    isos = image_rows("isos")
+    assert_sorts(client, "/client/isos?filter=self", isos, "name", ["iso-a@z-one", "iso-b@z-one"])
+    assert_sorts(client, "/client/isos?filter=self", isos, "size", ["iso-b@z-one", "iso-a@z-one"])
+    assert_bad_sorts_ignored(client, "/client/isos?filter=self", isos, "format")  # no format column for ISOs
+
+
+def test_templates_sort_search_and_page_combine(images, tenant_a):
+    client, rows = logged_in(tenant_a.user), image_rows("templates")
+    assert_combined(client, "/client/templates?filter=self", rows, q="tpl-", sort="-name",
+                    expected=["tpl-b@z-one", "tpl-a@z-one"])
+    body = text(client.get("/client/templates?filter=self&q=tpl-&sort=-name"))
+    form = body.split('role="search"', 1)[1].split("</form>", 1)[0]
+    assert 'name="filter" value="self"' in form  # the tab is kept as before
+
+
+def test_the_template_rows_poll_in_their_order(images, tenant_a):
+    client, rows = logged_in(tenant_a.user), image_rows("templates")
+    TemplateZone.objects.filter(template__name="tpl-a").update(state=DownloadState.DOWNLOAD_IN_PROGRESS, percent=5)
+    body = text(client.get("/client/templates?filter=self&sort=-name"))
+    poll = html.unescape(re.search(r'<tbody id="image-rows" hx-get="([^"]+)"', body).group(1))
+    assert parse_qs(urlsplit(poll).query)["sort"] == ["-name"]
+    assert client.get(poll).status_code == 204
+    TemplateZone.objects.filter(template__name="tpl-a").update(state=DownloadState.DOWNLOADED)
+    assert rows(client.get(poll)) == ["tpl-c@z-one", "tpl-b@z-two", "tpl-b@z-one", "tpl-a@z-one"]
+
+
