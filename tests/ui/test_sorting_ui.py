@@ -235,3 +235,67 @@ def test_the_template_rows_poll_in_their_order(images, tenant_a):
     assert rows(client.get(poll)) == ["tpl-c@z-one", "tpl-b@z-two", "tpl-b@z-one", "tpl-a@z-one"]
 
 
+# -- domains, accounts, users -----------------------------------------------------------------------
+def domain_names(response) -> list[str]:
+    return re.findall(r'class="nubo-tree-name" style="--level: \d">([^<]+)<', text(response))
+
+
+@pytest.fixture
+def tenancy(cloud):
+    """Domains alpha (2 accounts), beta (none), alpha/zeta (1), alpha-2 (3), each account with one
+    user, named after its domain."""
+    alpha = make_domain("alpha")
+    domains = {"alpha": alpha, "beta": make_domain("beta"), "zeta": make_domain("zeta", parent=alpha),
+               "alpha-2": make_domain("alpha-2")}
+    for domain, count in (("alpha", 2), ("zeta", 1), ("alpha-2", 3)):
+        for i in range(count):
+            make_account(f"acc-{domain}-{i}", domain=domains[domain])
+    return domains
+
+
+def test_domains_sort(tenancy, admin_ui, domain_admin_ui):
+    tree = ["ROOT", "alpha", "zeta", "alpha-2", "beta", "corp"]  # corp: the domain admin's
+    assert domain_names(admin_ui.get("/client/domains")) == tree
+    assert_sorts(admin_ui, "/client/domains", domain_names, "path", tree)
+    assert_sorts(admin_ui, "/client/domains?q=a", domain_names, "name", ["alpha", "alpha-2", "beta", "zeta"])
+    assert_sorts(admin_ui, "/client/domains?q=a", domain_names, "accounts", ["beta", "zeta", "alpha", "alpha-2"])
+    assert_bad_sorts_ignored(admin_ui, "/client/domains", domain_names, "actions")
+    assert_combined(admin_ui, "/client/domains", domain_names, q="a", sort="-name", expected=["alpha-2", "alpha"])
+    # a domain admin: its subtree only, however sorted or searched
+    assert domain_names(domain_admin_ui.get("/client/domains?sort=-name")) == ["corp"]
+    assert domain_names(domain_admin_ui.get("/client/domains?q=alpha")) == []
+
+
+def account_names(response) -> list[str]:
+    return link_names("accounts")(response)
+
+
+def test_accounts_sort(tenancy, admin_ui):
+    url = "/client/accounts?q=acc-"
+    by_domain = ["acc-alpha-0", "acc-alpha-1", "acc-zeta-0", "acc-alpha-2-0", "acc-alpha-2-1", "acc-alpha-2-2"]
+    assert account_names(admin_ui.get(url)) == by_domain  # by domain in tree order, then name
+    assert_sorts(admin_ui, url, account_names, "domain", by_domain)
+    assert_sorts(admin_ui, url, account_names, "name", sorted(by_domain))
+    assert_bad_sorts_ignored(admin_ui, url, account_names)
+    assert_combined(admin_ui, "/client/accounts", account_names, q="alpha-", sort="-name",
+                    expected=["acc-alpha-2-0", "acc-alpha-1"])
+
+
+def test_users_sort(tenancy, admin_ui, domain_admin, domain_admin_ui):
+    url = "/client/users?q=acc-"
+    by_domain = ["acc-alpha-0", "acc-alpha-1", "acc-zeta-0", "acc-alpha-2-0", "acc-alpha-2-1", "acc-alpha-2-2"]
+    assert first_cells(admin_ui.get(url)) == by_domain
+    assert_sorts(admin_ui, url, first_cells, "username", sorted(by_domain))
+    from accounts.models import User
+
+    for i, username in enumerate(("acc-alpha-2-1", "acc-zeta-0", "acc-alpha-0", "acc-alpha-2-2", "acc-alpha-1",
+                                  "acc-alpha-2-0")):
+        User.objects.filter(username=username).update(email=f"{i}@example.org")
+    assert_sorts(admin_ui, url, first_cells, "email", ["acc-alpha-2-1", "acc-zeta-0", "acc-alpha-0", "acc-alpha-2-2",
+                                                         "acc-alpha-1", "acc-alpha-2-0"])
+    assert_bad_sorts_ignored(admin_ui, url, first_cells, "actions", "password")
+    assert_combined(admin_ui, "/client/users", first_cells, q="acc-alpha-2", sort="-username",
+                    expected=["acc-alpha-2-0"])
+    assert first_cells(domain_admin_ui.get("/client/users?sort=email")) == ["corp-admin"]
+
+
