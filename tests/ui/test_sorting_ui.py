@@ -299,3 +299,111 @@ def test_users_sort(tenancy, admin_ui, domain_admin, domain_admin_ui):
     assert first_cells(domain_admin_ui.get("/client/users?sort=email")) == ["corp-admin"]
 
 
+# -- infrastructure --------------------------------------------------------------------------------
+@pytest.fixture
+def infra(cloud):
+    """Zones z-alpha, z-beta, z-gamma; pods, clusters, hosts, primary and secondary storage named
+    so that name order and the other orders differ."""
+    caller = admin_user()
+    alpha, beta = make_sim_zone("z-alpha", net=1), make_sim_zone("z-beta", net=2)
+    gamma = compute_services.create_zone(caller, name="z-gamma", dns1="9.9.9.1", internal_dns1="10.0.0.2")
+    # DNS: inet order (9.9.9.1 < 9.9.9.9 < 9.9.9.10), not text order
+    Zone.objects.filter(pk=alpha.zone.pk).update(dns1="9.9.9.10")
+    # pods: pod-c and pod-a in z-alpha, pod-b in z-beta
+    Pod.objects.filter(pk=alpha.pod.pk).update(name="pod-c")
+    Pod.objects.filter(pk=beta.pod.pk).update(name="pod-b")
+    pod_a = compute_services.create_pod(caller, zone=alpha.zone, name="pod-a", gateway="10.3.0.1",
+                                        netmask="255.255.255.0", start_ip="10.3.0.10", end_ip="10.3.0.20")
+    # clusters: cl-c (pod-c, 1 host) and cl-a (pod-a, 2 hosts) in z-alpha, cl-b (pod-b, 1 host) in z-beta
+    alpha.cluster.__class__.objects.filter(pk=alpha.cluster.pk).update(name="cl-c")
+    beta.cluster.__class__.objects.filter(pk=beta.cluster.pk).update(name="cl-b")
+    cl_a = compute_services.add_cluster(caller, zone=alpha.zone, pod=pod_a, name="cl-a", hypervisor="Simulator")
+    # hosts: host-c (z-alpha, pinged 1 h ago), host-b (z-beta, 3 h ago), host-a (cl-a, never), host-d (cl-a, now)
+    now = timezone.now()
+    Host.objects.filter(pk=alpha.host.pk).update(name="host-c", last_pinged=now - timedelta(hours=1))
+    Host.objects.filter(pk=beta.host.pk).update(name="host-b", last_pinged=now - timedelta(hours=3))
+    for name, pinged in (("host-a", None), ("host-d", now)):
+        host = compute_services.add_host(caller, zone=alpha.zone, pod=pod_a, cluster=cl_a, url=f"http://sim/{name}")
+        Host.objects.filter(pk=host.pk).update(name=name, last_pinged=pinged)
+    # storage: used 30 GiB on z-alpha-primary, 10 on z-beta-primary, 20 on z-alpha-extra
+    StoragePool.objects.filter(pk=alpha.pool.pk).update(used_bytes=30 * GIB)
+    StoragePool.objects.filter(pk=beta.pool.pk).update(used_bytes=10 * GIB)
+    StoragePool.objects.create(name="z-alpha-extra", zone=alpha.zone, pod=pod_a, cluster=cl_a, scope="CLUSTER",
+                               url="file:///srv/extra", type="Filesystem", path="/srv/extra",
+                               capacity_bytes=100 * GIB, used_bytes=20 * GIB)
+    ImageStore.objects.filter(pk=alpha.store.pk).update(used_bytes=30 * GIB)
+    ImageStore.objects.filter(pk=beta.store.pk).update(used_bytes=10 * GIB)
+    ImageStore.objects.create(name="z-alpha-extra", zone=alpha.zone, url="file:///srv/store-extra", protocol="file",
+                              mount_path="/srv/store-extra", capacity_bytes=100 * GIB, used_bytes=20 * GIB)
+    return alpha, beta, gamma
+
+
+INFRA = {
+    # page: (default order, [(sort key, ascending order)…], (search, sort, page 2 with two rows a page))
+    "zones": (["z-alpha", "z-beta", "z-gamma"],
+              [("name", ["z-alpha", "z-beta", "z-gamma"]), ("dns1", ["z-gamma", "z-beta", "z-alpha"]),
+               ("pods", ["z-gamma", "z-beta", "z-alpha"])],
+              ("z-", "-dns1", ["z-gamma"])),
+    "pods": (["pod-a", "pod-c", "pod-b"],
+             [("name", ["pod-a", "pod-b", "pod-c"]), ("zone", ["pod-a", "pod-c", "pod-b"]),
+              ("gateway", ["pod-c", "pod-b", "pod-a"])],
+             ("pod-", "-name", ["pod-a"])),
+    "clusters": (["cl-a", "cl-c", "cl-b"],
+                 [("name", ["cl-a", "cl-b", "cl-c"]), ("zone", ["cl-a", "cl-c", "cl-b"]),
+                  ("hosts", ["cl-b", "cl-c", "cl-a"])],
+                 ("cl-", "name", ["cl-c"])),
+    "hosts": (["host-a", "host-d", "host-c", "host-b"],
+              [("name", ["host-a", "host-b", "host-c", "host-d"]),
+               ("pinged", ["host-b", "host-c", "host-d", "host-a"]),  # never pinged: last
+               ("cluster", ["host-a", "host-d", "host-b", "host-c"])],
+              ("host-", "-pinged", ["host-c", "host-b"])),
+    "primary-storage": (["z-alpha-extra", "z-alpha-primary", "z-beta-primary"],
+                        [("name", ["z-alpha-extra", "z-alpha-primary", "z-beta-primary"]),
+                         ("capacity", ["z-beta-primary", "z-alpha-extra", "z-alpha-primary"])],
+                        ("z-", "capacity", ["z-alpha-primary"])),
+    "secondary-storage": (["z-alpha-extra", "z-alpha-secondary", "z-beta-secondary"],
+                          [("name", ["z-alpha-extra", "z-alpha-secondary", "z-beta-secondary"]),
+                           ("capacity", ["z-beta-secondary", "z-alpha-extra", "z-alpha-secondary"])],
+                          ("z-", "-name", ["z-alpha-extra"])),
+}
+
+
+@pytest.mark.parametrize("page", INFRA)
+def test_infrastructure_lists_sort(infra, admin_ui, page):
+    default, orders, (q, sort, second_page) = INFRA[page]
+    url, names = f"/client/infrastructure/{page}", link_names(f"infrastructure/{page}")
+    assert names(admin_ui.get(url)) == default
+    for key, expected in orders:
+        assert_sorts(admin_ui, url, names, key, expected)
+    assert_bad_sorts_ignored(admin_ui, url, names)
+    assert_combined(admin_ui, url, names, q=q, sort=sort, expected=second_page)
+
+
+def test_infrastructure_sorting_keeps_the_parent_and_state_filters(infra, admin_ui):
+    alpha, *_ = infra
+    names = link_names("infrastructure/hosts")
+    url = f"/client/infrastructure/hosts?zone={alpha.zone.uuid}"
+    assert_sorts(admin_ui, url, names, "name", ["host-a", "host-c", "host-d"])
+    Host.objects.filter(name="host-d").update(state="Alert")
+    response = admin_ui.get(url_with(url, state="alert", sort="-name"))
+    assert response.status_code == 200 and names(response) == ["host-d"]
+    body = text(admin_ui.get(url_with(url, sort="-name")))
+    assert f'<a href="?zone={alpha.zone.uuid}&amp;sort=-name&amp;state=alert">Alert</a>' in body
+    assert "Show all</a>" in body and 'href="?sort=-name">Show all' in body  # leaves the zone, keeps the order
+    assert admin_ui.get(url_with(url, sort="name", state="bogus")).status_code == 404  # as before
+
+
+def test_sorted_lists_cost_the_same_queries_for_any_number_of_rows(infra, tenancy, admin_ui):
+    from .test_events_jobs_ui import queries
+
+    urls = [f"/client/infrastructure/{page}?sort={key}" for page, key in (
+        ("zones", "-pods"), ("pods", "clusters"), ("clusters", "-hosts"), ("hosts", "pinged"),
+        ("primary-storage", "-capacity"), ("secondary-storage", "zone"))]
+    urls += ["/client/domains?sort=-accounts", "/client/accounts?sort=users", "/client/users?sort=-domain"]
+    few = {url: queries(admin_ui, url) for url in urls}
+    for i in range(4, 8):
+        make_sim_zone(f"z-more-{i}", net=i)
+        make_account(f"more-{i}", domain=make_domain(f"more-{i}"))
+    assert {url: queries(admin_ui, url) for url in urls} == few
+
+
