@@ -407,3 +407,46 @@ def test_sorted_lists_cost_the_same_queries_for_any_number_of_rows(infra, tenanc
     assert {url: queries(admin_ui, url) for url in urls} == few
 
 
+# -- console sessions -------------------------------------------------------------------------------
+session_vms = link_names("instances")
+
+
+def open_session(vm, user, *, minutes_ago: int, address: str) -> ConsoleSession:
+    now = timezone.now()
+    return ConsoleSession.objects.create(
+        token_hash=hashlib.sha256(secrets.token_bytes(16)).hexdigest(), virtual_machine=vm,
+        host=Host.objects.get(name="h1"),
+        vnc_host="127.0.0.1", vnc_port=5900, user=user, origin="http://testserver", expires=now + timedelta(minutes=5),
+        connected=now - timedelta(minutes=minutes_ago), client_address=address, last_seen=now)
+
+
+def session_rows(response) -> list[str]:
+    """user@vm of each row."""
+    return [f"{user}@{vm}" for user, vm in re.findall(
+        r'<tr>\s*<td>([^<]+)</td>\s*<td><a href="/client/instances/[0-9a-f-]{36}">([^<]+)</a>', text(response))]
+
+
+def test_console_sessions_sort_and_search(vms, tenant_a, tenant_b, admin, admin_ui, domain_admin_ui):
+    _, made = vms
+    open_session(made["vm-b"], tenant_a.user, minutes_ago=5, address="192.0.2.3")
+    open_session(made["vm-a"], admin.user, minutes_ago=1, address="192.0.2.1")
+    open_session(made["vm-theirs"], tenant_b.user, minutes_ago=9, address="192.0.2.2")
+    open_session(made["vm-c"], tenant_a.user, minutes_ago=3, address="192.0.2.4")
+    url = "/client/console-sessions"
+    newest_first = ["admin@vm-a", "tenant-a@vm-c", "tenant-a@vm-b", "tenant-b@vm-theirs"]
+    assert session_rows(admin_ui.get(url)) == newest_first
+    assert_sorts(admin_ui, url, session_rows, "since", newest_first[::-1])
+    assert_sorts(admin_ui, url, session_rows, "vm", ["admin@vm-a", "tenant-a@vm-b", "tenant-a@vm-c",
+                                                     "tenant-b@vm-theirs"])
+    assert_sorts(admin_ui, url, session_rows, "user", ["admin@vm-a", "tenant-a@vm-b", "tenant-a@vm-c",
+                                                       "tenant-b@vm-theirs"])
+    assert_sorts(admin_ui, url, session_rows, "from", ["admin@vm-a", "tenant-b@vm-theirs", "tenant-a@vm-b",
+                                                       "tenant-a@vm-c"])
+    assert_bad_sorts_ignored(admin_ui, url, session_rows, "actions")
+    # searched by user or VM
+    assert session_rows(admin_ui.get(f"{url}?q=TENANT-A")) == ["tenant-a@vm-c", "tenant-a@vm-b"]
+    assert session_rows(admin_ui.get(f"{url}?q=theirs")) == ["tenant-b@vm-theirs"]
+    assert "No console session matches “nobody”." in text(admin_ui.get(f"{url}?q=nobody"))
+    assert_combined(admin_ui, url, session_rows, q="tenant", sort="vm", expected=["tenant-b@vm-theirs"])
+    # a domain admin of another subtree sees none of them, however it searches and sorts
+    assert session_rows(domain_admin_ui.get(f"{url}?q=vm&sort=user")) == []
