@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from portal.api.listing import keyword_filter
 from portal.errors import ApiError
-from portal.ui import Column, search_query, sort
+from portal.ui import Column, search_query, sort, sort_param
 from portal.views import admin_required, paginate
 
 from . import services
@@ -139,7 +139,9 @@ def domain_list(request):
         num_accounts=Count("accounts", distinct=True), num_children=Count("children", distinct=True))
     domains, headers = sort(request, domains, DOMAIN_COLUMNS, "path")
     return render(request, "accounts/domain_list.html", {
-        "page": paginate(request, domains), "headers": headers, "query": query, "delete_form": DomainDeleteForm()})
+        "page": paginate(request, domains), "headers": headers, "query": query, "delete_form": DomainDeleteForm(),
+        # names are indented by their depth while the rows are in tree order
+        "tree": sort_param(request, DOMAIN_COLUMNS, "path") in ("", "-path")})
 
 
 @admin_required

@@ -258,6 +258,9 @@ def test_domains_sort(tenancy, admin_ui, domain_admin_ui):
     assert domain_names(admin_ui.get("/client/domains")) == tree
     assert_sorts(admin_ui, "/client/domains", domain_names, "path", tree)
     assert_sorts(admin_ui, "/client/domains?q=a", domain_names, "name", ["alpha", "alpha-2", "beta", "zeta"])
+    # names are indented by depth in tree order only
+    assert 'style="--level: 2">zeta<' in text(admin_ui.get("/client/domains?sort=-path"))
+    assert 'style="--level: 0">zeta<' in text(admin_ui.get("/client/domains?sort=name"))
     assert_sorts(admin_ui, "/client/domains?q=a", domain_names, "accounts", ["beta", "zeta", "alpha", "alpha-2"])
     assert_bad_sorts_ignored(admin_ui, "/client/domains", domain_names, "actions")
     assert_combined(admin_ui, "/client/domains", domain_names, q="a", sort="-name", expected=["alpha-2", "alpha"])
