@@ -150,10 +150,6 @@ class UserForm(_PersonFields):
         self.fields["account"].queryset = accounts
 
 
-class SearchForm(forms.Form):
-    q = forms.CharField(label="Search", max_length=255, required=False)
-
-
 # -- SSH key pairs ---------------------------------------------------------------------------------
 class KeyPairForm(ServiceForm):
     """Make a new key pair (the private key is shown once) or register an existing public key."""

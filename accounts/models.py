@@ -9,6 +9,8 @@ import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
+from django.db.models import Value
+from django.db.models.functions import Collate, Lower, Replace
 
 from .choices import AccountState, AccountType, DomainState, Permission, RoleType, UserState
 
@@ -79,6 +81,14 @@ class Domain(models.Model):
 
     def is_in_subtree_of(self, other: "Domain") -> bool:
         return self.path.startswith(other.path)
+
+
+def tree_order(path_field: str = "path") -> Collate:
+    """An ordering of domain paths in tree order, whatever the database's collation: each domain
+    before its subtree, siblings by name ignoring case ("/alpha/", "/alpha/zeta/", "/alpha-2/").
+    The "/" between names becomes U+0001, below any character of a name, and the lowercased
+    paths are compared byte by byte (collation "C")."""
+    return Collate(Replace(Lower(path_field), Value("/"), Value("\x01")), "C")
 
 
 class Role(models.Model):

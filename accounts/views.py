@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,13 +18,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from portal.api.listing import keyword_filter
 from portal.errors import ApiError
+from portal.ui import Column, search_query, sort, sort_param
 from portal.views import admin_required, paginate
 
 from . import services
 from .choices import AccountState, UserState
-from .forms import AccountForm, DomainDeleteForm, DomainForm, LoginForm, PasswordChangeForm, SearchForm, UserForm
-from .models import Account, Domain, User
+from .forms import AccountForm, DomainDeleteForm, DomainForm, LoginForm, PasswordChangeForm, UserForm
+from .models import Account, Domain, User, tree_order
 
 DEFAULT_LOGIN_ERROR = "Invalid username or password"
 
@@ -54,11 +56,6 @@ def _safe_next(request, default: str) -> str:
 def _posted(request):
     """The submitted data of a POST (even an empty one), None for a GET: the form is then unbound."""
     return request.POST if request.method == "POST" else None
-
-
-def _search(request) -> str:
-    form = SearchForm(request.GET)
-    return form.cleaned_data["q"].strip() if form.is_valid() else ""
 
 
 # -- login, logout ----------------------------------------------------------------------------------
@@ -126,13 +123,25 @@ def change_password(request):
 
 
 # -- domains --------------------------------------------------------------------------------------
+# By default in tree order: each domain followed by its subtree, siblings by name (whatever the
+# collation).
+DOMAIN_COLUMNS = (Column("name", "Name", ("name",)), Column("path", "Path", (tree_order(),)),
+                  Column("network_domain", "Network domain", ("network_domain",)),
+                  Column("children", "Sub-domains", ("num_children",)),
+                  Column("accounts", "Accounts", ("num_accounts",)),
+                  Column("actions", "Actions", hidden_label=True))
+
+
 @admin_required
 def domain_list(request):
-    domains = visible_domains(request.user).annotate(
+    query = search_query(request)
+    domains = keyword_filter(visible_domains(request.user), query, "name").annotate(
         num_accounts=Count("accounts", distinct=True), num_children=Count("children", distinct=True))
-    # Tree order: each domain followed by its subtree, siblings by name (whatever the collation).
-    domains = sorted(domains, key=lambda d: [part.lower() for part in d.path.split("/") if part])
-    return render(request, "accounts/domain_list.html", {"domains": domains, "delete_form": DomainDeleteForm()})
+    domains, headers = sort(request, domains, DOMAIN_COLUMNS, "path")
+    return render(request, "accounts/domain_list.html", {
+        "page": paginate(request, domains), "headers": headers, "query": query, "delete_form": DomainDeleteForm(),
+        # names are indented by their depth while the rows are in tree order
+        "tree": sort_param(request, DOMAIN_COLUMNS, "path") in ("", "-path")})
 
 
 @admin_required
@@ -169,14 +178,20 @@ def domain_delete(request, uuid):
 
 
 # -- accounts -------------------------------------------------------------------------------------
+# By default by domain (in tree order), then name.
+ACCOUNT_COLUMNS = (Column("name", "Name", ("name",)), Column("type", "Type", ("type", "name")),
+                   Column("domain", "Domain", (tree_order("domain__path"), "name")),
+                   Column("state", "State", ("state", "name")), Column("users", "Users", ("num_users", "name")))
+
+
 @admin_required
 def account_list(request):
-    query = _search(request)
-    accounts = visible_accounts(request.user).select_related("domain").annotate(num_users=Count("users"))
-    if query:
-        accounts = accounts.filter(name__icontains=query)
-    accounts = accounts.order_by("domain__path", "name", "id")
-    return render(request, "accounts/account_list.html", {"page": paginate(request, accounts), "query": query})
+    query = search_query(request)
+    accounts = keyword_filter(visible_accounts(request.user), query, "name")
+    accounts, headers = sort(request, accounts.select_related("domain").annotate(num_users=Count("users")),
+                             ACCOUNT_COLUMNS, "domain")
+    return render(request, "accounts/account_list.html", {
+        "page": paginate(request, accounts), "headers": headers, "query": query})
 
 
 @sensitive_post_parameters("password")
@@ -243,15 +258,21 @@ def account_action(request, uuid, action: str):
 
 
 # -- users ----------------------------------------------------------------------------------------
+# By default by domain (in tree order), then account, then username.
+USER_COLUMNS = (Column("username", "Username", ("username",)), Column("name", "Name", ("firstname", "lastname")),
+                Column("email", "E-mail", ("email",)), Column("account", "Account", ("account__name", "username")),
+                Column("domain", "Domain", (tree_order("domain__path"), "account__name", "username")),
+                Column("state", "State", ("state", "username")), Column("actions", "Actions", hidden_label=True))
+
+
 @admin_required
 def user_list(request):
-    query = _search(request)
-    users = visible_users(request.user).select_related("account", "domain")
-    if query:
-        users = users.filter(Q(username__icontains=query) | Q(email__icontains=query) | Q(firstname__icontains=query)
-                             | Q(lastname__icontains=query) | Q(account__name__icontains=query))
-    users = users.order_by("domain__path", "account__name", "username", "id")
-    return render(request, "accounts/user_list.html", {"page": paginate(request, users), "query": query})
+    query = search_query(request)
+    users = keyword_filter(visible_users(request.user), query,
+                           "username", "email", "firstname", "lastname", "account__name")
+    users, headers = sort(request, users.select_related("account", "domain"), USER_COLUMNS, "domain")
+    return render(request, "accounts/user_list.html", {"page": paginate(request, users), "headers": headers,
+                                                       "query": query})
 
 
 @sensitive_post_parameters("password")

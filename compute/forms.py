@@ -259,10 +259,6 @@ class DeleteHostForm(forms.Form):
     forced = forms.BooleanField(label="Force, even if the host is Up and enabled", required=False)
 
 
-class SearchForm(forms.Form):
-    q = forms.CharField(label="Search", max_length=255, required=False)
-
-
 class AlertSelectionForm(forms.Form):
     """Which alerts to archive or delete (the alerts page): those ticked, of a type, sent on or
     before a day — what is chosen combined, as archiveAlerts / deleteAlerts combine ids, type and

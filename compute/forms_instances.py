@@ -21,10 +21,6 @@ from .instances import USERDATA_POST_MAX
 from .models import DiskOffering, GuestNetwork, ServiceOffering, VlanIpRange, Zone
 
 
-class InstanceSearchForm(forms.Form):
-    q = forms.CharField(label="Search", max_length=255, required=False)
-
-
 def deploy_zones(caller):
     """Zones the caller may deploy into (a root admin also sees disabled ones)."""
     return Zone.objects.visible_to(caller).order_by("name", "id")

@@ -25,6 +25,8 @@ from django.views.decorators.http import require_GET, require_POST
 from portal import jobs
 from portal.errors import ApiError
 from portal.models import AsyncJob, JobStatus
+from portal.api.listing import keyword_filter
+from portal.ui import Column, chips, search_query, sort
 from portal.ui import root_admin_required as portal_root_admin_required
 from portal.views import paginate
 
@@ -39,7 +41,6 @@ from .forms import (
     HostStepForm,
     PodStepForm,
     PrimaryStorageStepForm,
-    SearchForm,
     SecondaryStorageStepForm,
     ZoneStepForm,
 )
@@ -152,11 +153,6 @@ def capacity_panel(rows: list[CapacityRow], *, secondary: bool = True, guest_ips
 
 
 # -- shared helpers -------------------------------------------------------------------------------
-def _search(request) -> str:
-    form = SearchForm(request.GET)
-    return form.cleaned_data["q"].strip() if form.is_valid() else ""
-
-
 def _storage_models():
     from storage.models import ImageStore, StoragePool
 
@@ -274,14 +270,19 @@ def overview(request):
 
 
 # -- zones ----------------------------------------------------------------------------------------
+ZONE_COLUMNS = (Column("name", "Name", ("name",)), Column("network_type", "Network type", ("network_type", "name")),
+                Column("state", "State", ("allocation_state", "name")), Column("pods", "Pods", ("num_pods", "name")),
+                Column("hosts", "Hosts", ("num_hosts", "name")), Column("dns1", "DNS 1", ("dns1", "name")))
+
+
 @root_admin_required
 def zone_list(request):
-    query = _search(request)
-    zones = Zone.objects.annotate(num_pods=Count("pods", distinct=True), num_hosts=Count("hosts", distinct=True))
-    if query:
-        zones = zones.filter(name__icontains=query)
+    query = search_query(request)
+    zones = keyword_filter(Zone.objects.all(), query, "name").annotate(
+        num_pods=Count("pods", distinct=True), num_hosts=Count("hosts", distinct=True))
+    zones, headers = sort(request, zones, ZONE_COLUMNS, "name")
     return render(request, "compute/zone_list.html", {
-        "page": paginate(request, zones.order_by("name", "id")), "query": query, "subnav": "zones"})
+        "page": paginate(request, zones), "headers": headers, "query": query, "subnav": "zones"})
 
 
 def _zone_page(request, zone: Zone, *, error: str = "", status: int = 200) -> HttpResponse:
@@ -329,16 +330,22 @@ def zone_action(request, uuid, action: str):
 
 
 # -- pods -----------------------------------------------------------------------------------------
+POD_COLUMNS = (Column("name", "Name", ("name", "zone__name")), Column("zone", "Zone", ("zone__name", "name")),
+               Column("state", "State", ("allocation_state", "name")), Column("gateway", "Gateway", ("gateway", "name")),
+               Column("netmask", "Netmask", ("netmask", "name")),
+               Column("reserved", "Reserved range", ("start_ip", "end_ip", "name")),
+               Column("clusters", "Clusters", ("num_clusters", "name")), Column("hosts", "Hosts", ("num_hosts", "name")))
+
+
 @root_admin_required
 def pod_list(request):
-    query = _search(request)
-    pods = Pod.objects.select_related("zone").annotate(num_clusters=Count("clusters", distinct=True),
-                                                       num_hosts=Count("hosts", distinct=True))
+    query = search_query(request)
+    pods = keyword_filter(Pod.objects.select_related("zone"), query, "name").annotate(
+        num_clusters=Count("clusters", distinct=True), num_hosts=Count("hosts", distinct=True))
     pods, parent = _parent_filter(request, pods)
-    if query:
-        pods = pods.filter(name__icontains=query)
+    pods, headers = sort(request, pods, POD_COLUMNS, "zone")
     return render(request, "compute/pod_list.html", {
-        "page": paginate(request, pods.order_by("zone__name", "name", "id")), "query": query, **_parent_context(parent),
+        "page": paginate(request, pods), "headers": headers, "query": query, **_parent_context(parent),
         "subnav": "pods"})
 
 
@@ -383,15 +390,22 @@ def ip_range_delete(request, uuid):
 
 
 # -- clusters -------------------------------------------------------------------------------------
+CLUSTER_COLUMNS = (Column("name", "Name", ("name", "zone__name")),
+                   Column("zone", "Zone", ("zone__name", "pod__name", "name")),
+                   Column("pod", "Pod", ("pod__name", "name")), Column("hypervisor", "Hypervisor", ("hypervisor", "name")),
+                   Column("state", "State", ("allocation_state", "name")),
+                   Column("emulation", "Emulation", ("emulation", "name")), Column("hosts", "Hosts", ("num_hosts", "name")))
+
+
 @root_admin_required
 def cluster_list(request):
-    query = _search(request)
-    clusters = Cluster.objects.select_related("zone", "pod").annotate(num_hosts=Count("hosts"))
+    query = search_query(request)
+    clusters = keyword_filter(Cluster.objects.select_related("zone", "pod"), query, "name").annotate(
+        num_hosts=Count("hosts"))
     clusters, parent = _parent_filter(request, clusters, pod=True)
-    if query:
-        clusters = clusters.filter(name__icontains=query)
+    clusters, headers = sort(request, clusters, CLUSTER_COLUMNS, "zone")
     return render(request, "compute/cluster_list.html", {
-        "page": paginate(request, clusters.order_by("zone__name", "pod__name", "name", "id")), "query": query,
+        "page": paginate(request, clusters), "headers": headers, "query": query,
         **_parent_context(parent), "subnav": "clusters"})
 
 
@@ -443,22 +457,31 @@ def cluster_action(request, uuid, action: str):
 
 
 # -- hosts ----------------------------------------------------------------------------------------
+HOST_COLUMNS = (Column("name", "Name", ("name", "zone__name")),
+                Column("state", "State", ("state", "resource_state", "name")),
+                Column("hypervisor", "Hypervisor", ("hypervisor", "name")), Column("guests", "Guests run with"),
+                Column("zone", "Zone", ("zone__name", "cluster__name", "name")),
+                Column("cluster", "Cluster", ("cluster__name", "name")), Column("address", "Address", ("ip_address",)),
+                Column("pinged", "Last ping", ("last_pinged", "name")))
+
+
 @root_admin_required
 def host_list(request):
-    query = _search(request)
-    hosts = Host.objects.select_related("zone", "pod", "cluster")
+    query = search_query(request)
+    hosts = keyword_filter(Host.objects.select_related("zone", "pod", "cluster"), query, "name", "url", "ip_address")
     hosts, parent = _parent_filter(request, hosts, pod=True, cluster=True)
     state = request.GET.get("state", "")
     if state:
         if state not in HOST_FILTERS:
             raise Http404("No such host state")
         hosts = hosts.filter(HOST_FILTERS[state][1]())
-    if query:
-        hosts = hosts.filter(Q(name__icontains=query) | Q(url__icontains=query) | Q(ip_address__icontains=query))
+    hosts, headers = sort(request, hosts, HOST_COLUMNS, "zone")
     return render(request, "compute/host_list.html", {
-        "page": paginate(request, hosts.order_by("zone__name", "cluster__name", "name", "id")), "query": query,
+        "page": paginate(request, hosts), "headers": headers, "query": query,
         **_parent_context(parent), "state": state, "state_label": HOST_FILTERS[state][0] if state else "",
-        "filters": [(key, label) for key, (label, _) in HOST_FILTERS.items()], "subnav": "hosts"})
+        "chips": chips(request, "state", [(key, label) for key, (label, _) in HOST_FILTERS.items()],
+                       "Filter hosts by state", current=state),
+        "subnav": "hosts"})
 
 
 def _host_context(host: Host) -> dict[str, Any]:
@@ -548,19 +571,33 @@ def host_action(request, uuid, action: str):
 
 
 # -- primary and secondary storage -----------------------------------------------------------------
+PRIMARY_COLUMNS = (Column("name", "Name", ("name", "zone__name")), Column("state", "State", ("state", "name")),
+                   Column("zone", "Zone", ("zone__name", "name")), Column("cluster", "Cluster", ("cluster__name", "name")),
+                   Column("scope", "Scope", ("scope", "name")), Column("type", "Type", ("type", "name")),
+                   Column("url", "URL", ("url",)), Column("capacity", "Capacity", ("used_bytes", "capacity_bytes")))
+SECONDARY_COLUMNS = (Column("name", "Name", ("name", "zone__name")), Column("zone", "Zone", ("zone__name", "name")),
+                     Column("protocol", "Protocol", ("protocol", "name")), Column("url", "URL", ("url",)),
+                     Column("capacity", "Capacity", ("used_bytes", "capacity_bytes")))
+
+
+def _storage_list(request, rows, columns, template: str, subnav: str, **parents: bool) -> HttpResponse:
+    """A list of primary or secondary storage: searched by name or URL, narrowed by its parent,
+    sorted, each row with its capacity in words."""
+    query = search_query(request)
+    rows, parent = _parent_filter(request, keyword_filter(rows, query, "name", "url"), **parents)
+    rows, headers = sort(request, rows, columns, "zone")
+    page = paginate(request, rows)
+    for row in page.object_list:
+        row.capacity_text = f"{format_bytes(row.used_bytes)} of {format_bytes(row.capacity_bytes)} used"
+    return render(request, template, {"page": page, "headers": headers, "query": query, **_parent_context(parent),
+                                      "subnav": subnav})
+
+
 @root_admin_required
 def primary_list(request):
     StoragePool, _ = _storage_models()
-    query = _search(request)
-    pools = StoragePool.objects.select_related("zone", "pod", "cluster")
-    pools, parent = _parent_filter(request, pools, pod=True, cluster=True)
-    if query:
-        pools = pools.filter(Q(name__icontains=query) | Q(url__icontains=query))
-    page = paginate(request, pools.order_by("zone__name", "name", "id"))
-    for pool in page.object_list:
-        pool.capacity_text = f"{format_bytes(pool.used_bytes)} of {format_bytes(pool.capacity_bytes)} used"
-    return render(request, "compute/primary_list.html", {"page": page, "query": query, **_parent_context(parent),
-                                                          "subnav": "primary"})
+    return _storage_list(request, StoragePool.objects.select_related("zone", "pod", "cluster"), PRIMARY_COLUMNS,
+                         "compute/primary_list.html", "primary", pod=True, cluster=True)
 
 
 def _storage_delete(kind: str):
@@ -605,16 +642,8 @@ def primary_delete(request, uuid):
 @root_admin_required
 def secondary_list(request):
     _, ImageStore = _storage_models()
-    query = _search(request)
-    stores = ImageStore.objects.select_related("zone")
-    stores, parent = _parent_filter(request, stores)
-    if query:
-        stores = stores.filter(Q(name__icontains=query) | Q(url__icontains=query))
-    page = paginate(request, stores.order_by("zone__name", "name", "id"))
-    for store in page.object_list:
-        store.capacity_text = f"{format_bytes(store.used_bytes)} of {format_bytes(store.capacity_bytes)} used"
-    return render(request, "compute/secondary_list.html", {"page": page, "query": query, **_parent_context(parent),
-                                                            "subnav": "secondary"})
+    return _storage_list(request, ImageStore.objects.select_related("zone"), SECONDARY_COLUMNS,
+                         "compute/secondary_list.html", "secondary")
 
 
 def _secondary_page(request, store, *, error: str = "", status: int = 200) -> HttpResponse:

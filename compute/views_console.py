@@ -16,7 +16,9 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from portal.api.listing import keyword_filter
 from portal.errors import ApiError
+from portal.ui import Column, search_query, sort
 from portal.views import admin_required, paginate
 
 from . import console
@@ -71,10 +73,21 @@ def console_token(request, uuid):
                          "name": vm.name})
 
 
+SESSION_COLUMNS = (Column("user", "User", ("user__username",)), Column("vm", "Virtual machine", ("virtual_machine__name",)),
+                   Column("account", "Account", ("virtual_machine__account__name",)),
+                   Column("since", "Since", ("connected",)), Column("from", "From", ("client_address",)),
+                   Column("actions", "Actions", hidden_label=True))
+
+
 @admin_required
 def console_sessions(request):
-    sessions = paginate(request, console.active_sessions(request.user))
-    return render(request, "compute/console_sessions.html", {"page": sessions})
+    """The connected sessions the admin may see, searchable by user or VM, sortable (newest first)."""
+    query = search_query(request)
+    sessions = keyword_filter(console.active_sessions(request.user), query,
+                              "user__username", "virtual_machine__name", "virtual_machine__display_name")
+    sessions, headers = sort(request, sessions, SESSION_COLUMNS, "-since")
+    return render(request, "compute/console_sessions.html", {
+        "page": paginate(request, sessions), "headers": headers, "query": query})
 
 
 @admin_required

@@ -30,12 +30,13 @@ from portal import jobs
 from portal.api import dispatch
 from portal.errors import ApiError, Unauthorized
 from portal.models import AsyncJob, Event, JobStatus
+from portal.ui import Column, chips, columns_for, search_query, sort, sort_param
 from portal.views import is_admin, paginate
 
 from . import commands_instances as commands
 from . import instances
 from .choices import VmState
-from .forms_instances import DeployForm, InstanceSearchForm
+from .forms_instances import DeployForm
 from .models import Nic, VirtualMachine, Zone
 from .views import format_bytes
 
@@ -73,10 +74,22 @@ def decorate(vm: VirtualMachine) -> VirtualMachine:
 
 
 # -- list -------------------------------------------------------------------------------------------
+COLUMNS = (Column("name", "Name", ("name",)), Column("state", "State", ("state",)),
+           Column("zone", "Zone", ("zone__name",)), Column("ip", "IP address"),
+           Column("template", "Template", ("template__name",)),
+           Column("offering", "Offering", ("service_offering__name",)),
+           Column("host", "Host", ("host__name",), root_only=True),
+           Column("owner", "Owner", ("account__name",), admins_only=True),
+           Column("created", "Created (UTC)", ("created",)))
+DEFAULT_SORT = "-created"
+
+
 def _list_context(request) -> dict[str, Any]:
     caller = request.user
-    form = InstanceSearchForm(request.GET)
-    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    show_host = caller.account.is_root_admin
+    show_owner = is_admin(caller)
+    columns = columns_for(COLUMNS, admin=show_owner, root=show_host)
+    query = search_query(request)
     vms = visible_vms(caller)
     zones = Zone.objects.filter(Q(pk__in=vms.values("zone_id")) | Q(pk__in=Zone.objects.visible_to(caller)
                                                                       .values("pk"))).order_by("name", "id")
@@ -100,18 +113,19 @@ def _list_context(request) -> dict[str, Any]:
         vms = vms.filter(matches)
     vms = vms.select_related("zone", "host", "template", "service_offering", "account__domain").prefetch_related(
         Prefetch("nics", queryset=Nic.objects.select_related("address")))
-    page = paginate(request, vms.order_by("-created", "-id"))
+    vms, headers = sort(request, vms, columns, DEFAULT_SORT)
+    page = paginate(request, vms)
     for vm in page.object_list:
         decorate(vm)
+    # the live body polls the rows shown: the same filters, search, order and page
     state_params = {key: value for key, value in (("state", state), ("zone", zone_value), ("q", query),
+                                                  ("sort", sort_param(request, columns, DEFAULT_SORT)),
                                                   ("page", request.GET.get("page", ""))) if value}
-    show_host = caller.account.is_root_admin
-    show_owner = is_admin(caller)
     return {
-        "page": page, "query": query, "state": state, "zone": zone, "zones": zones,
-        "states": [value for value in VmState.values if value != VmState.EXPUNGING],
+        "page": page, "query": query, "state": state, "zone": zone, "zones": zones, "headers": headers,
+        "chips": chips(request, "state", [(value, value) for value in VmState.values if value != VmState.EXPUNGING],
+                       "Filter instances by state", current=state),
         "show_host": show_host, "show_owner": show_owner,
-        "columns": 7 + show_host + show_owner,
         "live": any(vm.live for vm in page.object_list),
         "rows_url": reverse("instance-rows") + ("?" + urlencode(state_params) if state_params else ""),
         "signature": _signature(*[(vm.pk, vm.state, vm.ip_address, vm.host_id) for vm in page.object_list]),

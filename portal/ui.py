@@ -5,7 +5,9 @@ only a root admin sees (anyone else gets 404).
 A list view declares its columns once; `sort` reads ?sort=<key> or ?sort=-<key> (anything else
 falls back to the default order, never an error) and answers the ordered queryset with the
 header cells the template `portal/_sort_head.html` renders (links that keep the other filters
-and go back to page 1, `aria-sort` on the current column). It declares its filters once too
+and go back to page 1, `aria-sort` on the current column). Every list page sorts this way: the
+columns are its one allow-list of sort keys, each mapped to ORM orderings, with the row id as
+the last tiebreak so that pages never overlap. It declares its filters once too
 (`Filter`); `filter_rows` applies the ones the query string names and answers the chip groups
 `portal/list_page.html` renders; a value no filter knows is ignored and named on the page."""
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Callable, Iterable, Sequence, Union
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import BaseExpression
 from django.http import Http404, HttpRequest
 from django.urls import reverse
 
@@ -25,18 +28,25 @@ MAX_QUERY = 255
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
+Ordering = Union[str, BaseExpression]
+
+
 @dataclass(frozen=True)
 class Column:
     key: str
     label: str
-    order: tuple[str, ...] = ()  # ORM fields (or, for lists of dicts/objects, one attribute); () = not sortable
+    # ORM fields or expressions (e.g. accounts.models.tree_order); for lists of dicts/objects, one
+    # attribute. () = not sortable.
+    order: tuple[Ordering, ...] = ()
     hidden_label: bool = False  # an actions column: the label is for screen readers only
     admins_only: bool = False  # e.g. the owner's account: shown to root and domain admins only
+    root_only: bool = False  # e.g. the host of a VM: shown to root admins only
 
 
-def columns_for(columns: Sequence[Column], *, admin: bool) -> tuple[Column, ...]:
-    """The columns a caller sees: without the admins-only ones unless it is an admin."""
-    return tuple(c for c in columns if admin or not c.admins_only)
+def columns_for(columns: Sequence[Column], *, admin: bool, root: bool = False) -> tuple[Column, ...]:
+    """The columns a caller sees: without the admins-only ones unless it is an admin, without the
+    root-only ones unless it is the root admin. A column not shown is no sort key either."""
+    return tuple(c for c in columns if (admin or not c.admins_only) and (root or not c.root_only))
 
 
 def query_value(request: HttpRequest, param: str) -> str:
@@ -73,6 +83,12 @@ def _headers(columns: Sequence[Column], current: Column, descending: bool) -> li
     return headers
 
 
+def _ordering(order: Ordering, descending: bool):
+    if isinstance(order, str):
+        return ("-" if descending else "") + order
+    return order.desc() if descending else order.asc()
+
+
 def sort(request: HttpRequest, rows, columns: Sequence[Column], default: str) -> tuple[Any, list[dict[str, Any]]]:
     """(rows ordered as ?sort= asks, header cells). `rows` is a queryset (ordered by the
     column's fields, then id) or a list (of dicts or objects, sorted by the column's one field)."""
@@ -86,9 +102,16 @@ def sort(request: HttpRequest, rows, columns: Sequence[Column], default: str) ->
 
         ordered = sorted(rows, key=value, reverse=descending)
     else:
-        sign = "-" if descending else ""
-        ordered = rows.order_by(*(sign + f for f in current.order), sign + "id")
+        ordered = rows.order_by(*(_ordering(order, descending) for order in (*current.order, "id")))
     return ordered, _headers(columns, current, descending)
+
+
+def sort_param(request: HttpRequest, columns: Sequence[Column], default: str) -> str:
+    """The ?sort= value of the order shown ("" for the default one): what a URL polling the
+    same rows (a live table body) carries."""
+    current, descending = _current(request, columns, default)
+    wanted = ("-" if descending else "") + current.key
+    return "" if wanted == default else wanted
 
 
 def root_admin_required(view: Callable) -> Callable:

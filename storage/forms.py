@@ -14,10 +14,6 @@ from .models import OsType
 ALL_ZONES = "-1"
 
 
-class SearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=255)
-
-
 class OsTypeField(forms.ModelChoiceField):
     def label_from_instance(self, obj: OsType) -> str:
         return obj.description

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -27,9 +28,10 @@ from compute.views import format_bytes
 from portal import jobs
 from portal.errors import ApiError
 from portal.models import AsyncJob, JobStatus
+from portal.ui import Column, columns_for, search_query, sort, sort_param
 from portal.views import is_admin, paginate
 
-from .forms import CopyForm, EditForm, RegisterForm, SearchForm, ShareForm, VisibilityForm, registrable_zones
+from .forms import CopyForm, EditForm, RegisterForm, ShareForm, VisibilityForm, registrable_zones
 from .images import primary
 from .images import services as images
 from .models import DownloadState, Template, TemplateZone
@@ -115,30 +117,50 @@ def _tabs(caller) -> list[tuple[str, str]]:
     return [(key, label) for key, label, admin_only in TABS if admin or not admin_only]
 
 
+# One row per template and zone: a column's order ends with the other of the two, then the row.
+COLUMNS = (Column("name", "Name", ("template__name", "template_id", "zone__name")),
+           Column("zone", "Zone", ("zone__name", "template__name", "template_id")),
+           Column("format", "Format", ("template__format", "template__hypervisor", "template__name")),
+           Column("os", "OS type", ("template__os_type__description", "template__name")),
+           Column("owner", "Owner", ("template__account__name", "template__name"), admins_only=True),
+           Column("visibility", "Visibility", ("template__is_featured", "template__is_public", "template__name")),
+           Column("state", "State", ("state", "template__name")),
+           Column("size", "Size", ("shown_size", "template__name")))
+DEFAULT_SORT = "name"
+
+
+def _columns(kind: Kind, admin: bool):
+    return tuple(c for c in columns_for(COLUMNS, admin=admin) if not (kind.is_iso and c.key == "format"))
+
+
 def _list_context(request, kind: Kind) -> dict[str, Any]:
     caller = request.user
+    show_owner = is_admin(caller)
+    columns = _columns(kind, show_owner)
     tabs = _tabs(caller)
     keys = [key for key, _ in tabs]
     current = request.GET.get("filter") or ("all" if "all" in keys else keys[0])
     if current not in keys:
         raise Http404("No such filter")
-    form = SearchForm(request.GET)
-    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    query = search_query(request)
     rows = images.list_rows(caller, is_iso=kind.is_iso, filter=current, params={"keyword": query} if query else {})
-    page = paginate(request, rows.order_by("template__name", "template_id", "zone__name", "zone_id"))
+    # the size shown: the zone's copy's, else the template's
+    rows, headers = sort(request, rows.annotate(shown_size=Coalesce("size", "template__size")), columns, DEFAULT_SORT)
+    page = paginate(request, rows)
     for row in page.object_list:
         decorate(row)
-    state = {"filter": current, **({"q": query} if query else {}),
+    # the live body polls the rows shown: the same tab, search, order and page
+    order = sort_param(request, columns, DEFAULT_SORT)
+    state = {"filter": current, **({"q": query} if query else {}), **({"sort": order} if order else {}),
              **({"page": request.GET["page"]} if request.GET.get("page") else {})}
     return {
-        "kind": kind, "page": page, "query": query, "current": current,
+        "kind": kind, "page": page, "query": query, "current": current, "headers": headers,
         "tabs": [{"key": key, "label": label, "url": kind.url("") + "?" + urlencode({"filter": key}),
                   "current": key == current} for key, label in tabs],
-        "show_owner": is_admin(caller),
+        "show_owner": show_owner,
         "live": any(row.live for row in page.object_list),
         "rows_url": kind.url("-rows") + "?" + urlencode(state),
         "signature": _row_signature(page.object_list),
-        "columns": 6 + (0 if kind.is_iso else 1) + (1 if is_admin(caller) else 0),
     }
 
 

@@ -37,3 +37,13 @@ def default_admin(db) -> User:
     """A fresh installation whose admin still has the default password "password"."""
     services.bootstrap(None)
     return User.objects.select_related("account__domain").get(username="admin", domain__path="/")
+
+
+def column_labels(response) -> list[str]:
+    """The column headers of a list page's table, as a reader sees them (without sort marks)."""
+    import html
+    import re
+
+    head = re.search(r"<thead>(.*?)</thead>", response.content.decode(), re.S).group(1)
+    cells = re.findall(r"<th scope=\"col\"[^>]*>(.*?)</th>", head, re.S)
+    return [html.unescape(re.sub(r"<[^>]+>|[▲▼]", "", cell)).strip() for cell in cells]
