@@ -993,7 +993,10 @@ class LibvirtDriver(HypervisorDriver):
                 raise DriverError(f"Cannot {action} on {self.uri}: it has no CD-ROM drive {cdrom.target}; stop and "
                                   f"start it to give it one")
             disk, whole = changed
-            flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG | (libvirt.VIR_DOMAIN_AFFECT_LIVE if domain.isActive() else 0)
+            flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+            if domain.isActive():
+                # FORCE: a guest that locked the tray (a mounted CD) cannot keep the medium in
+                flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE
             try:
                 domain.updateDeviceFlags(disk, flags)
             except libvirt.libvirtError as exc:
