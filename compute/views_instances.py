@@ -36,8 +36,8 @@ from portal.views import is_admin, paginate
 from . import commands_instances as commands
 from . import instances
 from .choices import VmState
-from .forms_instances import DeployForm
-from .models import Nic, VirtualMachine, Zone
+from .forms_instances import DeployForm, offering_label
+from .models import Nic, ServiceOffering, VirtualMachine, Zone
 from .views import format_bytes
 
 POLL_SECONDS = 2
@@ -265,6 +265,21 @@ def _actions(caller, vm: VirtualMachine) -> list[dict[str, str]]:
     return out
 
 
+def _offerings_for(vm: VirtualMachine):
+    """Fixed-size service offerings the VM's owner may use, other than the VM's own."""
+    return (ServiceOffering.objects.usable_by(vm.account).filter(is_system=False, customized=False)
+            .exclude(pk=vm.service_offering_id).order_by("sort_key", "name", "id"))
+
+
+def _forms(vm: VirtualMachine) -> dict[str, Any]:
+    """The choices of the forms the VM's state offers (read only when offered)."""
+    stopped = vm.state == VmState.STOPPED
+    out: dict[str, Any] = {"stopped": stopped}
+    if stopped:
+        out["offerings"] = [(o.uuid, offering_label(o)) for o in _offerings_for(vm)]
+    return out
+
+
 def _live_context(request, vm: VirtualMachine) -> dict[str, Any]:
     from storage.models import Volume
 
@@ -282,6 +297,7 @@ def _live_context(request, vm: VirtualMachine) -> dict[str, Any]:
         "vm": vm, "nics": nics, "volumes": volumes, "events": events, "job": job,
         "is_root": caller.account.is_root_admin, "show_owner": is_admin(caller),
         "live": vm.live or job_pending, "actions": _actions(caller, vm), "poll_seconds": POLL_SECONDS,
+        "forms": _forms(vm),
         "signature": _signature(vm.state, vm.state_reason, vm.host_id, vm.pod_id,
                                 [(n.pk, n.address_id) for n in nics], [(v.pk, v.state, v.size) for v in volumes],
                                 events[0].pk if events else None, job and job.pk, job and job.status,
@@ -324,14 +340,38 @@ ASYNC_ACTIONS: dict[str, tuple[type, dict[str, str], str]] = {
 }
 
 
-def _submit(request, command_cls, raw: dict[str, str]) -> AsyncJob:
-    """An async VM command as the API runs it: validated, checked at once, then the job."""
+# action -> (API command, the parameter naming the VM, the parameters the form answers, the message:
+# while its job runs for an async command, once done for a synchronous one)
+FORM_ACTIONS: dict[str, tuple[type, str, tuple[str, ...], str]] = {
+    "update": (commands.UpdateVirtualMachine, "id", ("displayname", "group"), "VM {name} updated."),
+    "change-offering": (commands.ChangeServiceForVirtualMachine, "id", ("serviceofferingid",),
+                        "VM {name} now has offering {offering}."),
+}
+
+
+def _submit(request, command_cls, raw: dict[str, str]) -> AsyncJob | None:
+    """A VM command as the API runs it: validated, checked at once, then the job (async) or the
+    command executed in one transaction (synchronous: None)."""
     caller = request.user
     data, params = _validated(command_cls, raw, caller)
     command = command_cls(caller, request=request)
     command.check(params)
     with transaction.atomic():
+        if not command_cls.is_async:
+            command.execute(params)
+            return None
         return jobs.submit(command_cls, data, caller, instance=command.instance_of(params))
+
+
+def _form_action(request, vm: VirtualMachine, action: str) -> AsyncJob | None:
+    """A form's action: its answers become the command's parameters as the API would get them."""
+    command_cls, vm_param, fields, message = FORM_ACTIONS[action]
+    raw = {field: request.POST[field] for field in fields if field in request.POST}
+    job = _submit(request, command_cls, {vm_param: str(vm.uuid), **raw})
+    vm.refresh_from_db()
+    text = message.format(name=vm.name, offering=vm.service_offering.name)
+    (messages.info if job is not None else messages.success)(request, text)
+    return job
 
 
 @login_required
@@ -339,10 +379,13 @@ def _submit(request, command_cls, raw: dict[str, str]) -> AsyncJob:
 def instance_action(request, uuid, action: str):
     vm = _vm(request, uuid)
     caller = request.user
-    if action not in ASYNC_ACTIONS and action != "recover":
+    if action not in ASYNC_ACTIONS and action not in FORM_ACTIONS and action != "recover":
         raise Http404("No such action")
     detail = reverse("instance-detail", args=[vm.uuid])
     try:
+        if action in FORM_ACTIONS:
+            _form_action(request, vm, action)
+            return redirect(detail)
         if action == "recover":  # recoverVirtualMachine is synchronous
             _allowed_command(caller, commands.RecoverVirtualMachine)
             instances.recover(caller, vm)
