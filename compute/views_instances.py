@@ -26,6 +26,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import role_allows
+from accounts.models import SSHKeyPair
 from portal import jobs
 from portal.api import dispatch
 from portal.errors import ApiError, Unauthorized
@@ -277,7 +278,18 @@ def _forms(vm: VirtualMachine) -> dict[str, Any]:
     out: dict[str, Any] = {"stopped": stopped}
     if stopped:
         out["offerings"] = [(o.uuid, offering_label(o)) for o in _offerings_for(vm)]
+        out["keypairs"] = list(SSHKeyPair.objects.filter(account=vm.account).order_by("name", "id")
+                               .values_list("name", flat=True))
     return out
+
+
+def _new_password(request, job: AsyncJob | None) -> str:
+    """The password set by the reset this session asked for, once its job succeeded: shown once
+    (the job's result carries it, as queryAsyncJobResult answers it)."""
+    if job is None or job.status != JobStatus.SUCCEEDED or request.session.get(REVEAL_KEY) != str(job.uuid):
+        return ""
+    del request.session[REVEAL_KEY]
+    return ((job.result or {}).get("virtualmachine") or {}).get("password") or ""
 
 
 def _live_context(request, vm: VirtualMachine) -> dict[str, Any]:
@@ -297,7 +309,7 @@ def _live_context(request, vm: VirtualMachine) -> dict[str, Any]:
         "vm": vm, "nics": nics, "volumes": volumes, "events": events, "job": job,
         "is_root": caller.account.is_root_admin, "show_owner": is_admin(caller),
         "live": vm.live or job_pending, "actions": _actions(caller, vm), "poll_seconds": POLL_SECONDS,
-        "forms": _forms(vm),
+        "forms": _forms(vm), "new_password": _new_password(request, job),
         "signature": _signature(vm.state, vm.state_reason, vm.host_id, vm.pod_id,
                                 [(n.pk, n.address_id) for n in nics], [(v.pk, v.state, v.size) for v in volumes],
                                 events[0].pk if events else None, job and job.pk, job and job.status,
@@ -346,7 +358,11 @@ FORM_ACTIONS: dict[str, tuple[type, str, tuple[str, ...], str]] = {
     "update": (commands.UpdateVirtualMachine, "id", ("displayname", "group"), "VM {name} updated."),
     "change-offering": (commands.ChangeServiceForVirtualMachine, "id", ("serviceofferingid",),
                         "VM {name} now has offering {offering}."),
+    "reset-password": (commands.ResetPasswordForVirtualMachine, "id", (), "Resetting the password of VM {name}…"),
+    "reset-ssh-key": (commands.ResetSSHKeyForVirtualMachine, "id", ("keypair",),
+                      "Resetting the SSH key of VM {name}…"),
 }
+REVEAL_KEY = "nubo.vm.reveal_password"  # the session's resetPasswordForVirtualMachine job whose password is due
 
 
 def _submit(request, command_cls, raw: dict[str, str]) -> AsyncJob | None:
@@ -368,6 +384,8 @@ def _form_action(request, vm: VirtualMachine, action: str) -> AsyncJob | None:
     command_cls, vm_param, fields, message = FORM_ACTIONS[action]
     raw = {field: request.POST[field] for field in fields if field in request.POST}
     job = _submit(request, command_cls, {vm_param: str(vm.uuid), **raw})
+    if action == "reset-password":
+        request.session[REVEAL_KEY] = str(job.uuid)
     vm.refresh_from_db()
     text = message.format(name=vm.name, offering=vm.service_offering.name)
     (messages.info if job is not None else messages.success)(request, text)

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.models import SSHKeyPair
 from compute.choices import VmState
 from compute.models import ServiceOffering, VirtualMachine
-from portal.models import Event
+from portal.models import AsyncJob, Event
+from storage.models import Template
 
-from .test_instances_ui import action_error, act, deploy, logged_in, page_text, posted, sim, text  # noqa: F401
+from .test_instances_ui import (action_error, act, deploy, logged_in, page_text, posted, sim,  # noqa: F401
+                               text, words)
 
 
 @pytest.fixture
@@ -39,11 +42,15 @@ def test_another_tenants_vm_is_not_changed(sim, tenant_a, tenant_b, capture):
     vm = stopped_vm(tenant_a.user, sim, capture)
     big = ServiceOffering.objects.create(name="Big", display_text="big", cpu_number=2, cpu_speed=500, memory=256)
     b = logged_in(tenant_b.user)
+    Template.objects.filter(pk=sim.template.pk).update(password_enabled=True)
+    SSHKeyPair.objects.create(name="b-key", account=tenant_b.account, public_key="ssh-ed25519 BBBB", fingerprint="cc")
     for action, data in (("update", {"displayname": "mine", "group": "g"}),
-                         ("change-offering", {"serviceofferingid": str(big.uuid)})):
+                         ("change-offering", {"serviceofferingid": str(big.uuid)}),
+                         ("reset-password", {}), ("reset-ssh-key", {"keypair": "b-key"})):
         assert posted(b, capture, url(vm, action), data).status_code == 404, action
     vm.refresh_from_db()
-    assert vm.display_name != "mine" and vm.service_offering_id == sim.offering.pk
+    assert vm.display_name != "mine" and vm.service_offering_id == sim.offering.pk and vm.keypairs != ["b-key"]
+    assert not AsyncJob.objects.filter(user=tenant_b.user).exists()
 
 
 def test_edit_the_display_name_and_group(sim, tenant_a, capture):
@@ -84,3 +91,59 @@ def test_change_the_offering_of_a_stopped_vm(sim, tenant_a, capture):
     assert (vm.service_offering_id, vm.cpu_number, vm.memory) == (big.pk, 2, 256)
     assert events(vm, "VM.UPGRADE") == ["VM web-1 now has offering Big (2 vCPU, 256 MiB)"]
     assert "VM web-1 now has offering Big." in page_text(client.get(url(vm)))
+
+
+def test_reset_the_password_shows_it_once(sim, tenant_a, capture):
+    vm = stopped_vm(tenant_a.user, sim, capture)
+    client = logged_in(tenant_a.user)
+    # a template without passwords: not offered, and the job's sentence when posted anyway
+    assert 'id="instance-reset-password"' not in text(client.get(url(vm)))
+    act(client, capture, vm, "reset-password")
+    assert "Template tiny of VM web-1 is not password enabled" in page_text(client.get(url(vm)))
+    Template.objects.filter(pk=sim.template.pk).update(password_enabled=True)
+    body = text(client.get(url(vm)))
+    assert 'id="instance-reset-password"' in body and "data-confirm=" in body.split('id="instance-reset-password"')[1]
+    response = act(client, capture, vm, "reset-password")
+    assert response.status_code == 302 and response["Location"] == url(vm)
+    job = AsyncJob.objects.filter(instance_uuid=str(vm.uuid)).order_by("-id").first()
+    assert job.command == "resetPasswordForVirtualMachine" and job.status == 1
+    password = job.result["virtualmachine"]["password"]
+    page = words(client.get(url(vm)))
+    assert f"New password of VM web-1: {password}" in page and "shown only this once" in page
+    assert password not in text(client.get(url(vm)))  # once
+    assert password not in text(client.get(url(vm, "status")))
+    assert events(vm, "VM.RESETPASSWORD") == ["Password of VM web-1 reset"]
+
+
+def test_reset_the_password_of_a_running_vm_is_refused(sim, tenant_a, capture):
+    Template.objects.filter(pk=sim.template.pk).update(password_enabled=True)
+    vm = deploy(tenant_a.user, sim, capture, "web-1")
+    client = logged_in(tenant_a.user)
+    assert 'id="instance-reset-password"' not in text(client.get(url(vm)))  # Running: not offered
+    act(client, capture, vm, "reset-password")
+    page = page_text(client.get(url(vm)))
+    assert "resetPasswordForVirtualMachine failed" in page
+    assert "VM web-1 must be Stopped to reset its password; it is Running" in page
+    assert 'id="instance-password"' not in page and not events(vm, "VM.RESETPASSWORD")
+
+
+def test_reset_the_ssh_key_to_one_of_the_owners_key_pairs(sim, tenant_a, tenant_b, capture):
+    for name, account in (("laptop", tenant_a.account), ("desktop", tenant_a.account), ("b-key", tenant_b.account)):
+        SSHKeyPair.objects.create(name=name, account=account, public_key=f"ssh-ed25519 {name}", fingerprint=name)
+    vm = stopped_vm(tenant_a.user, sim, capture)
+    client = logged_in(tenant_a.user)
+    body = text(client.get(url(vm))).split('id="instance-reset-ssh-key"')[1].split("</form>")[0]
+    assert 'value="desktop"' in body and 'value="laptop"' in body and "b-key" not in body
+    response = posted(client, capture, url(vm, "reset-ssh-key"), {"keypair": "laptop"})
+    assert response.status_code == 302
+    vm.refresh_from_db()
+    assert vm.keypairs == ["laptop"]
+    assert events(vm, "VM.RESETSSHKEY") == ["SSH keys of VM web-1 reset to laptop"]
+    page = page_text(client.get(url(vm)))
+    assert "Resetting the SSH key of VM web-1…" in page and "resetSSHKeyForVirtualMachine succeeded" in page
+    # another account's key pair: the job's sentence
+    posted(client, capture, url(vm, "reset-ssh-key"), {"keypair": "b-key"})
+    page = page_text(client.get(url(vm)))
+    assert "No SSH key pair named b-key for account" in page
+    vm.refresh_from_db()
+    assert vm.keypairs == ["laptop"]
