@@ -272,10 +272,27 @@ def _offerings_for(vm: VirtualMachine):
             .exclude(pk=vm.service_offering_id).order_by("sort_key", "name", "id"))
 
 
+def _isos_for(vm: VirtualMachine):
+    """ISOs the VM's owner may use that are Ready in the VM's zone."""
+    from storage.models import DownloadState, ImageFormat, Template, TemplateZone
+
+    ready = TemplateZone.objects.filter(zone=vm.zone, state=DownloadState.DOWNLOADED).values("template_id")
+    return (Template.objects.usable_by(vm.account).filter(format=ImageFormat.ISO, pk__in=ready)
+            .order_by("name", "id"))
+
+
 def _forms(vm: VirtualMachine) -> dict[str, Any]:
     """The choices of the forms the VM's state offers (read only when offered)."""
     stopped = vm.state == VmState.STOPPED
-    out: dict[str, Any] = {"stopped": stopped}
+    manageable = stopped or vm.state == VmState.RUNNING
+    out: dict[str, Any] = {"stopped": stopped, "manageable": manageable,
+                           "reinstall": manageable and not vm.template.is_iso}
+    if manageable and not vm.iso_id:
+        out["isos"] = [(iso.uuid, iso.name) for iso in _isos_for(vm)]
+    if out["reinstall"]:
+        restart = ", and it is started again" if vm.state == VmState.RUNNING else ""
+        out["reinstall_confirm"] = (f"Reinstall VM {vm.name}? Its root disk is replaced by a fresh copy of template "
+                                    f"{vm.template.name}: everything on it is lost{restart}.")
     if stopped:
         out["offerings"] = [(o.uuid, offering_label(o)) for o in _offerings_for(vm)]
         out["keypairs"] = list(SSHKeyPair.objects.filter(account=vm.account).order_by("name", "id")
@@ -361,6 +378,9 @@ FORM_ACTIONS: dict[str, tuple[type, str, tuple[str, ...], str]] = {
     "reset-password": (commands.ResetPasswordForVirtualMachine, "id", (), "Resetting the password of VM {name}…"),
     "reset-ssh-key": (commands.ResetSSHKeyForVirtualMachine, "id", ("keypair",),
                       "Resetting the SSH key of VM {name}…"),
+    "reinstall": (commands.RestoreVirtualMachine, "virtualmachineid", (), "Reinstalling VM {name}…"),
+    "attach-iso": (commands.AttachIso, "virtualmachineid", ("id",), "Attaching the ISO to VM {name}…"),
+    "detach-iso": (commands.DetachIso, "virtualmachineid", (), "Detaching the ISO of VM {name}…"),
 }
 REVEAL_KEY = "nubo.vm.reveal_password"  # the session's resetPasswordForVirtualMachine job whose password is due
 

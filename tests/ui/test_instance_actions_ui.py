@@ -11,7 +11,9 @@ from accounts.models import SSHKeyPair
 from compute.choices import VmState
 from compute.models import ServiceOffering, VirtualMachine
 from portal.models import AsyncJob, Event
-from storage.models import Template
+from storage.images import services as images
+from storage.models import Template, Volume
+from tests.images import make_iso
 
 from .test_instances_ui import (action_error, act, deploy, logged_in, page_text, posted, sim,  # noqa: F401
                                text, words)
@@ -30,6 +32,14 @@ def events(vm, kind: str) -> list[str]:
     return list(Event.objects.filter(resource_uuid=str(vm.uuid), type=kind).values_list("description", flat=True))
 
 
+def iso(sim, name: str, *, public: bool = True) -> Template:
+    """An ISO of the root admin's, Ready in zone z1 (public, or private to the admin's account)."""
+    row, = images.register(sim.admin, is_iso=True, name=name, url=make_iso(sim.tmp_path / f"{name}.iso").as_uri(),
+                           zoneid=str(sim.zone.uuid), is_public=public, bootable=False)
+    images.run_download(row.pk)
+    return row.template
+
+
 def stopped_vm(user, sim, capture, name: str = "web-1") -> VirtualMachine:
     vm = deploy(user, sim, capture, name)
     act(logged_in(user), capture, vm, "stop")
@@ -46,7 +56,8 @@ def test_another_tenants_vm_is_not_changed(sim, tenant_a, tenant_b, capture):
     SSHKeyPair.objects.create(name="b-key", account=tenant_b.account, public_key="ssh-ed25519 BBBB", fingerprint="cc")
     for action, data in (("update", {"displayname": "mine", "group": "g"}),
                          ("change-offering", {"serviceofferingid": str(big.uuid)}),
-                         ("reset-password", {}), ("reset-ssh-key", {"keypair": "b-key"})):
+                         ("reset-password", {}), ("reset-ssh-key", {"keypair": "b-key"}), ("reinstall", {}),
+                         ("attach-iso", {"id": str(iso(sim, "cd").uuid)}), ("detach-iso", {})):
         assert posted(b, capture, url(vm, action), data).status_code == 404, action
     vm.refresh_from_db()
     assert vm.display_name != "mine" and vm.service_offering_id == sim.offering.pk and vm.keypairs != ["b-key"]
@@ -147,3 +158,57 @@ def test_reset_the_ssh_key_to_one_of_the_owners_key_pairs(sim, tenant_a, tenant_
     assert "No SSH key pair named b-key for account" in page
     vm.refresh_from_db()
     assert vm.keypairs == ["laptop"]
+
+
+def test_reinstall_replaces_the_root_disk(sim, tenant_a, capture):
+    vm = stopped_vm(tenant_a.user, sim, capture)
+    client = logged_in(tenant_a.user)
+    form = text(client.get(url(vm))).split('id="instance-reinstall"')[1].split("</form>")[0]
+    assert "Reinstall VM web-1? Its root disk is replaced by a fresh copy of template tiny" in \
+        page_text(client.get(url(vm))) and "data-confirm=" in form and "csrfmiddlewaretoken" in form
+    response = act(client, capture, vm, "reinstall")
+    assert response.status_code == 302
+    job = AsyncJob.objects.filter(instance_uuid=str(vm.uuid)).order_by("-id").first()
+    assert job.command == "restoreVirtualMachine" and job.params == {"virtualmachineid": str(vm.uuid)}
+    assert job.status == 1, job.result
+    assert events(vm, "VM.RESTORE") == ["VM web-1 restored from template tiny"]
+    assert Volume.objects.get(virtual_machine=vm, type="ROOT", removed__isnull=True).state == "Allocated"
+    page = page_text(client.get(url(vm)))
+    assert "Reinstalling VM web-1…" in page and "restoreVirtualMachine succeeded" in page
+    # a destroyed VM: not offered, and the job's sentence when posted anyway
+    act(client, capture, vm, "destroy")
+    assert 'id="instance-reinstall"' not in text(client.get(url(vm)))
+    act(client, capture, vm, "reinstall")
+    assert "restoreVirtualMachine failed" in page_text(client.get(url(vm)))
+    assert len(events(vm, "VM.RESTORE")) == 1
+
+
+def test_attach_and_detach_an_iso(sim, tenant_a, tenant_b, capture):
+    cd = iso(sim, "tools-cd")
+    iso(sim, "admins-only", public=False)
+    vm = stopped_vm(tenant_a.user, sim, capture)
+    client = logged_in(tenant_a.user)
+    form = text(client.get(url(vm))).split('id="instance-attach-iso"')[1].split("</form>")[0]
+    assert "tools-cd" in form and "admins-only" not in form and "tiny" not in form
+    response = posted(client, capture, url(vm, "attach-iso"), {"id": str(cd.uuid)})
+    assert response.status_code == 302
+    vm.refresh_from_db()
+    assert vm.iso_id == cd.pk
+    assert events(vm, "ISO.ATTACH") == ["ISO tools-cd attached to VM web-1 (its CD-ROM drive has it from the next "
+                                        "start)"]
+    body = text(client.get(url(vm)))
+    assert 'id="instance-attach-iso"' not in body and 'id="instance-detach-iso"' in body
+    assert 'id="instance-iso">tools-cd<' in body
+    # attaching again: the job's sentence
+    posted(client, capture, url(vm, "attach-iso"), {"id": str(cd.uuid)})
+    assert "attachIso failed" in page_text(client.get(url(vm)))
+    assert "ISO tools-cd is attached to VM web-1 already" in page_text(client.get(url(vm)))
+    response = act(client, capture, vm, "detach-iso")
+    assert response.status_code == 302
+    vm.refresh_from_db()
+    assert vm.iso_id is None and events(vm, "ISO.DETACH") == ["ISO tools-cd detached from VM web-1"]
+    page = page_text(client.get(url(vm)))
+    assert "Detaching the ISO of VM web-1…" in page and "detachIso succeeded" in page
+    # an ISO that is not the API's: the dispatcher's sentence in place
+    response = posted(client, capture, url(vm, "attach-iso"), {"id": "not-a-uuid"})
+    assert response.status_code == 200 and action_error(response)
