@@ -1,7 +1,9 @@
 """Instances UI (every logged-in user, each seeing the VMs it may see): the list with search, state
 and zone filters and live states, the deploy form (zone → template → offering → disk → network →
 key pair and user data → name → review), and the detail page with live state, addresses,
-volumes, the ISO in its drive, events, the latest job and the actions.
+volumes, the ISO in its drive, events, the latest job and the actions: the power actions, edit,
+change offering, reset password (the new one shown once) and SSH key, reinstall, attach and
+detach an ISO.
 
 Lists and pages read the database only (states are written by jobs, never fetched from a host
 while a page renders). A VM comes from VirtualMachine.objects.visible_to (anything else is 404).
@@ -341,6 +343,7 @@ def _detail_page(request, vm: VirtualMachine, *, error: str = "") -> HttpRespons
 
 
 @login_required
+@never_cache  # a reset password is shown on it once: never kept by a cache
 def instance_detail(request, uuid):
     return _detail_page(request, _vm(request, uuid))
 
