@@ -1,7 +1,9 @@
 """Instances UI (every logged-in user, each seeing the VMs it may see): the list with search, state
 and zone filters and live states, the deploy form (zone → template → offering → disk → network →
 key pair and user data → name → review), and the detail page with live state, addresses,
-volumes, the ISO in its drive, events, the latest job and the actions.
+volumes, the ISO in its drive, events, the latest job and the actions: the power actions, edit,
+change offering, reset password (the new one shown once) and SSH key, reinstall, attach and
+detach an ISO.
 
 Lists and pages read the database only (states are written by jobs, never fetched from a host
 while a page renders). A VM comes from VirtualMachine.objects.visible_to (anything else is 404).
@@ -26,6 +28,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import role_allows
+from accounts.models import SSHKeyPair
 from portal import jobs
 from portal.api import dispatch
 from portal.errors import ApiError, Unauthorized
@@ -36,8 +39,8 @@ from portal.views import is_admin, paginate
 from . import commands_instances as commands
 from . import instances
 from .choices import VmState
-from .forms_instances import DeployForm
-from .models import Nic, VirtualMachine, Zone
+from .forms_instances import DeployForm, offering_label
+from .models import Nic, ServiceOffering, VirtualMachine, Zone
 from .views import format_bytes
 
 POLL_SECONDS = 2
@@ -265,6 +268,49 @@ def _actions(caller, vm: VirtualMachine) -> list[dict[str, str]]:
     return out
 
 
+def _offerings_for(vm: VirtualMachine):
+    """Fixed-size service offerings the VM's owner may use, other than the VM's own."""
+    return (ServiceOffering.objects.usable_by(vm.account).filter(is_system=False, customized=False)
+            .exclude(pk=vm.service_offering_id).order_by("sort_key", "name", "id"))
+
+
+def _isos_for(vm: VirtualMachine):
+    """ISOs the VM's owner may use that are Ready in the VM's zone."""
+    from storage.models import DownloadState, ImageFormat, Template, TemplateZone
+
+    ready = TemplateZone.objects.filter(zone=vm.zone, state=DownloadState.DOWNLOADED).values("template_id")
+    return (Template.objects.usable_by(vm.account).filter(format=ImageFormat.ISO, pk__in=ready)
+            .order_by("name", "id"))
+
+
+def _forms(vm: VirtualMachine) -> dict[str, Any]:
+    """The choices of the forms the VM's state offers (read only when offered)."""
+    stopped = vm.state == VmState.STOPPED
+    manageable = stopped or vm.state == VmState.RUNNING
+    out: dict[str, Any] = {"stopped": stopped, "manageable": manageable,
+                           "reinstall": manageable and not vm.template.is_iso}
+    if manageable and not vm.iso_id:
+        out["isos"] = [(iso.uuid, iso.name) for iso in _isos_for(vm)]
+    if out["reinstall"]:
+        restart = ", and it is started again" if vm.state == VmState.RUNNING else ""
+        out["reinstall_confirm"] = (f"Reinstall VM {vm.name}? Its root disk is replaced by a fresh copy of template "
+                                    f"{vm.template.name}: everything on it is lost{restart}.")
+    if stopped:
+        out["offerings"] = [(o.uuid, offering_label(o)) for o in _offerings_for(vm)]
+        out["keypairs"] = list(SSHKeyPair.objects.filter(account=vm.account).order_by("name", "id")
+                               .values_list("name", flat=True))
+    return out
+
+
+def _new_password(request, job: AsyncJob | None) -> str:
+    """The password set by the reset this session asked for, once its job succeeded: shown once
+    (the job's result carries it, as queryAsyncJobResult answers it)."""
+    if job is None or job.status != JobStatus.SUCCEEDED or request.session.get(REVEAL_KEY) != str(job.uuid):
+        return ""
+    del request.session[REVEAL_KEY]
+    return ((job.result or {}).get("virtualmachine") or {}).get("password") or ""
+
+
 def _live_context(request, vm: VirtualMachine) -> dict[str, Any]:
     from storage.models import Volume
 
@@ -282,6 +328,7 @@ def _live_context(request, vm: VirtualMachine) -> dict[str, Any]:
         "vm": vm, "nics": nics, "volumes": volumes, "events": events, "job": job,
         "is_root": caller.account.is_root_admin, "show_owner": is_admin(caller),
         "live": vm.live or job_pending, "actions": _actions(caller, vm), "poll_seconds": POLL_SECONDS,
+        "forms": _forms(vm), "new_password": _new_password(request, job),
         "signature": _signature(vm.state, vm.state_reason, vm.host_id, vm.pod_id,
                                 [(n.pk, n.address_id) for n in nics], [(v.pk, v.state, v.size) for v in volumes],
                                 events[0].pk if events else None, job and job.pk, job and job.status,
@@ -296,6 +343,7 @@ def _detail_page(request, vm: VirtualMachine, *, error: str = "") -> HttpRespons
 
 
 @login_required
+@never_cache  # a reset password is shown on it once: never kept by a cache
 def instance_detail(request, uuid):
     return _detail_page(request, _vm(request, uuid))
 
@@ -324,14 +372,47 @@ ASYNC_ACTIONS: dict[str, tuple[type, dict[str, str], str]] = {
 }
 
 
-def _submit(request, command_cls, raw: dict[str, str]) -> AsyncJob:
-    """An async VM command as the API runs it: validated, checked at once, then the job."""
+# action -> (API command, the parameter naming the VM, the parameters the form answers, the message:
+# while its job runs for an async command, once done for a synchronous one)
+FORM_ACTIONS: dict[str, tuple[type, str, tuple[str, ...], str]] = {
+    "update": (commands.UpdateVirtualMachine, "id", ("displayname", "group"), "VM {name} updated."),
+    "change-offering": (commands.ChangeServiceForVirtualMachine, "id", ("serviceofferingid",),
+                        "VM {name} now has offering {offering}."),
+    "reset-password": (commands.ResetPasswordForVirtualMachine, "id", (), "Resetting the password of VM {name}…"),
+    "reset-ssh-key": (commands.ResetSSHKeyForVirtualMachine, "id", ("keypair",),
+                      "Resetting the SSH key of VM {name}…"),
+    "reinstall": (commands.RestoreVirtualMachine, "virtualmachineid", (), "Reinstalling VM {name}…"),
+    "attach-iso": (commands.AttachIso, "virtualmachineid", ("id",), "Attaching the ISO to VM {name}…"),
+    "detach-iso": (commands.DetachIso, "virtualmachineid", (), "Detaching the ISO of VM {name}…"),
+}
+REVEAL_KEY = "nubo.vm.reveal_password"  # the session's resetPasswordForVirtualMachine job whose password is due
+
+
+def _submit(request, command_cls, raw: dict[str, str]) -> AsyncJob | None:
+    """A VM command as the API runs it: validated, checked at once, then the job (async) or the
+    command executed in one transaction (synchronous: None)."""
     caller = request.user
     data, params = _validated(command_cls, raw, caller)
     command = command_cls(caller, request=request)
     command.check(params)
     with transaction.atomic():
+        if not command_cls.is_async:
+            command.execute(params)
+            return None
         return jobs.submit(command_cls, data, caller, instance=command.instance_of(params))
+
+
+def _form_action(request, vm: VirtualMachine, action: str) -> AsyncJob | None:
+    """A form's action: its answers become the command's parameters as the API would get them."""
+    command_cls, vm_param, fields, message = FORM_ACTIONS[action]
+    raw = {field: request.POST[field] for field in fields if field in request.POST}
+    job = _submit(request, command_cls, {vm_param: str(vm.uuid), **raw})
+    if action == "reset-password":
+        request.session[REVEAL_KEY] = str(job.uuid)
+    vm.refresh_from_db()
+    text = message.format(name=vm.name, offering=vm.service_offering.name)
+    (messages.info if job is not None else messages.success)(request, text)
+    return job
 
 
 @login_required
@@ -339,10 +420,13 @@ def _submit(request, command_cls, raw: dict[str, str]) -> AsyncJob:
 def instance_action(request, uuid, action: str):
     vm = _vm(request, uuid)
     caller = request.user
-    if action not in ASYNC_ACTIONS and action != "recover":
+    if action not in ASYNC_ACTIONS and action not in FORM_ACTIONS and action != "recover":
         raise Http404("No such action")
     detail = reverse("instance-detail", args=[vm.uuid])
     try:
+        if action in FORM_ACTIONS:
+            _form_action(request, vm, action)
+            return redirect(detail)
         if action == "recover":  # recoverVirtualMachine is synchronous
             _allowed_command(caller, commands.RecoverVirtualMachine)
             instances.recover(caller, vm)
