@@ -19,6 +19,7 @@ urlpatterns = [
     path("accounts", account_views.account_list, name="accounts"),
     path("accounts/new", account_views.account_create, name="account-create"),
     path("accounts/<uuid:uuid>", account_views.account_detail, name="account-detail"),
+    path("accounts/<uuid:uuid>/limits/<int:resource_type>", account_views.account_limit, name="account-limit"),
     path("accounts/<uuid:uuid>/<str:action>", account_views.account_action, name="account-action"),
     path("users", account_views.user_list, name="users"),
     path("users/new", account_views.user_create, name="user-create"),
