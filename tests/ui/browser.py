@@ -35,3 +35,12 @@ def admin_browser(live_server, *, timeout_ms: int = 10_000):
             yield SimpleNamespace(page=page, expect=expect, failed=failed, artifacts=ARTIFACTS)
         finally:
             browser.close()
+
+
+def fill_person(page, *, username: str, password: str, email: str, first: str, last: str) -> None:
+    """The person fields shared by the Add account and Add user forms."""
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("First name").fill(first)
+    page.get_by_label("Last name").fill(last)

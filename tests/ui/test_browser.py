@@ -67,11 +67,10 @@ def test_admin_generates_working_keys_in_the_browser(live_server, transactional_
             page.get_by_label("Account name").fill("acme-ops")
             page.get_by_label("Account type").select_option(label="User")
             page.get_by_role("combobox", name="Domain", exact=True).select_option(label="ROOT/acme")
-            page.get_by_label("Username").fill("olivia")
-            page.get_by_label("Password").fill("olivia-pw-1")
-            page.get_by_label("E-mail").fill("olivia@acme.example.org")
-            page.get_by_label("First name").fill("Olivia")
-            page.get_by_label("Last name").fill("Ops")
+            from .browser import fill_person  # tests/ui/browser.py imports this module's constants
+
+            fill_person(page, username="olivia", password="olivia-pw-1", email="olivia@acme.example.org",
+                        first="Olivia", last="Ops")
             page.get_by_role("button", name="Create account").click()
             expect(page.get_by_text("Account acme-ops created.")).to_be_visible()
 

@@ -17,6 +17,7 @@ import pytest
 from tests.factories import bootstrap_cloud
 from tests.images import make_qcow2
 
+from .browser import fill_person
 from .test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 
 
@@ -160,21 +161,14 @@ def test_basic_zone_wizard_in_the_browser(live_server, transactional_db, tmp_pat
             page.get_by_role("link", name="Add account").click()
             page.get_by_label("Account name").fill("flow-team")
             page.get_by_label("Account type").select_option(label="User")
-            page.get_by_label("Username").fill("flo")
-            page.get_by_label("Password").fill("flo-pw-123")
-            page.get_by_label("E-mail").fill("flo@example.org")
-            page.get_by_label("First name").fill("Flo")
-            page.get_by_label("Last name").fill("Team")
+            fill_person(page, username="flo", password="flo-pw-123", email="flo@example.org", first="Flo", last="Team")
             page.get_by_role("button", name="Create account").click()
             expect(page.get_by_text("Account flow-team created.")).to_be_visible()
             main_nav.get_by_role("link", name="Users").click()
             page.get_by_role("link", name="Add user").click()
             page.locator("#id_account").select_option(label="flow-team (ROOT)")
-            page.get_by_label("Username").fill("flo2")
-            page.get_by_label("Password").fill("flo2-pw-123")
-            page.get_by_label("E-mail").fill("flo2@example.org")
-            page.get_by_label("First name").fill("Flo")
-            page.get_by_label("Last name").fill("Two")
+            fill_person(page, username="flo2", password="flo2-pw-123", email="flo2@example.org", first="Flo",
+                        last="Two")
             page.get_by_role("button", name="Create user").click()
             expect(page.get_by_text(re.compile(r"User flo2 .*created"))).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "admin-flow-user.png"), full_page=True)
