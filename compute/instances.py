@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -211,7 +212,7 @@ def allocate(caller, *, owner, zone: Zone, offering: ServiceOffering, template, 
         vm.pod = zone.pods.filter(ip_ranges__isnull=False).order_by("id").first()
     _check_limits(owner, cpu, memory, volumes=len(disks), storage_bytes=disk_bytes)
     vm.save()
-    vm.instance_name = f"i-{owner.pk}-{vm.pk}-VM"
+    vm.instance_name = f"i-{owner.pk}-{vm.pk}-{settings.NUBO_INSTANCE_NAME}"
     vm.save(update_fields=["instance_name"])
     networks.create_nic(vm, wanted_ip=ip_address)
     for device_id, disk in enumerate(disks):

@@ -3,7 +3,7 @@
 Everything that differs between machines comes from the environment:
 DATABASE_URL (default: SQLite under var/), REDIS_URL (default redis://127.0.0.1:6379/0),
 NUBO_SECRET_KEY (default: a random key created once under var/), NUBO_DEBUG, NUBO_CONSOLE_BIND,
-NUBO_BEHIND_PROXY.
+NUBO_BEHIND_PROXY, NUBO_INSTANCE_NAME.
 """
 from __future__ import annotations
 
@@ -41,6 +41,11 @@ if os.environ.get("NUBO_BEHIND_PROXY") == "1":
 # The console proxy (manage.py consoleproxy): where it listens; browsers reach it on the portal's
 # host name at this port unless the consoleproxy.url setting says otherwise.
 NUBO_CONSOLE_BIND = os.environ.get("NUBO_CONSOLE_BIND", "127.0.0.1:6080")
+# CloudStack's instance.name: the last part of every libvirt domain name, i-<account>-<VM>-<this>.
+# Two Nubo installations (or test runs) sharing one libvirtd must use different ones.
+NUBO_INSTANCE_NAME = os.environ.get("NUBO_INSTANCE_NAME", "VM")
+if not NUBO_INSTANCE_NAME.isalnum() or not NUBO_INSTANCE_NAME.isascii() or len(NUBO_INSTANCE_NAME) > 16:
+    raise RuntimeError(f"NUBO_INSTANCE_NAME must be 1-16 letters and digits, not {NUBO_INSTANCE_NAME!r}")
 NUBO_CONSOLE_PORT = int(os.environ.get("NUBO_CONSOLE_PORT", NUBO_CONSOLE_BIND.rpartition(":")[2] or "6080"))
 
 INSTALLED_APPS = [

@@ -2,9 +2,22 @@
 requests with real API keys and talks to the real URL routing and middleware."""
 from __future__ import annotations
 
+import os
+import secrets
+
 import pytest
 
 from tests.factories import ApiClient, Tenant, bootstrap_cloud, make_account, make_domain
+
+
+def pytest_configure(config):
+    """libvirtd is shared with every other test run and benchmark on this machine, and a fresh
+    database numbers its VMs from 1: each run names its domains i-<account>-<VM>-T<random> (the
+    servers and workers the tests start inherit it), so no run touches another's."""
+    from django.conf import settings
+
+    os.environ.setdefault("NUBO_INSTANCE_NAME", "T" + secrets.token_hex(3))
+    settings.NUBO_INSTANCE_NAME = os.environ["NUBO_INSTANCE_NAME"]
 
 
 @pytest.fixture(autouse=True)
