@@ -229,9 +229,9 @@ class DomainSpec:
     metadata: dict[str, str] = field(default_factory=dict)  # kept in <metadata> under Nubo's namespace
     # Room to grow while running (scale_domain): 0 = none, and the domain is defined exactly as
     # `vcpus` and `memory_mib` say. With max_vcpus, vCPUs up to it can be hot-plugged (<vcpu
-    # current=vcpus>max_vcpus</vcpu>); with max_memory_mib, memory up to it can be hot-plugged as
-    # DIMMs (<maxMemory slots=MEMORY_SLOTS>, which needs a guest NUMA cell: one, holding every vCPU
-    # and the boot memory).
+    # current=vcpus>max_vcpus</vcpu>); with max_memory_mib above memory_mib, memory up to it can be
+    # hot-plugged as DIMMs (<maxMemory slots=MEMORY_SLOTS>, which needs a guest NUMA cell: one, holding
+    # every vCPU and the boot memory).
     max_vcpus: int = 0
     max_memory_mib: int = 0
 

@@ -37,7 +37,7 @@ def domain_xml(spec: DomainSpec, virt_type: str) -> str:
     _sub(domain, "uuid", spec.uuid)
     if spec.description:
         _sub(domain, "description", spec.description)
-    if spec.max_memory_mib:
+    if spec.max_memory_mib > spec.memory_mib:  # QEMU refuses DIMM slots with no memory to put in them
         _sub(domain, "maxMemory", str(spec.max_memory_mib), slots=str(MEMORY_SLOTS), unit="MiB")
     _sub(domain, "memory", str(spec.memory_mib), unit="MiB")
     if spec.max_vcpus:
@@ -55,7 +55,7 @@ def domain_xml(spec: DomainSpec, virt_type: str) -> str:
     _sub(features, "acpi")
     _sub(features, "apic")
     # No <cpu mode>: host-model/host-passthrough abort QEMU on nested hosts (platform.md).
-    if spec.max_memory_mib:  # DIMMs plug into a guest NUMA node: one cell with every vCPU and the boot memory
+    if spec.max_memory_mib > spec.memory_mib:  # DIMMs plug into a guest NUMA node: one cell with every vCPU and the boot memory
         numa = _sub(_sub(domain, "cpu"), "numa")
         _sub(numa, "cell", id="0", cpus=f"0-{max(spec.max_vcpus, spec.vcpus) - 1}", memory=str(spec.memory_mib),
              unit="MiB")

@@ -131,6 +131,10 @@ def test_a_scalable_domain_is_defined_with_room_to_grow() -> None:
     assert (size.memory_slots, size.dimms) == (16, 0)
     with pytest.raises(ValueError, match="below"):
         _spec(vcpus=2, max_vcpus=1)
+    # no memory to grow by: no DIMM slots (QEMU refuses slots when maxmem equals the memory)
+    cpus_only = ET.fromstring(domain_xml(_spec(vcpus=1, memory_mib=128, max_vcpus=2, max_memory_mib=128), "qemu"))
+    assert cpus_only.find("maxMemory") is None and cpus_only.find("cpu") is None
+    assert (cpus_only.findtext("vcpu"), cpus_only.find("vcpu").get("current")) == ("2", "1")
 
 
 def test_a_dimm_and_what_plugging_it_leaves() -> None:
