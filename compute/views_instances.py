@@ -283,11 +283,18 @@ def _isos_for(vm: VirtualMachine):
             .order_by("name", "id"))
 
 
+def _bigger(offering: ServiceOffering, vm: VirtualMachine) -> bool:
+    """Whether a running VM can scale up to `offering`: more CPU or memory, less of nothing."""
+    new, now = (offering.cpu_number, offering.cpu_speed, offering.memory), (vm.cpu_number, vm.cpu_speed, vm.memory)
+    return new != now and all(a >= b for a, b in zip(new, now))
+
+
 def _forms(vm: VirtualMachine) -> dict[str, Any]:
     """The choices of the forms the VM's state offers (read only when offered)."""
     stopped = vm.state == VmState.STOPPED
     manageable = stopped or vm.state == VmState.RUNNING
-    out: dict[str, Any] = {"stopped": stopped, "manageable": manageable,
+    scalable = instances.live_scalable(vm)  # running with room to grow: its offering changes live
+    out: dict[str, Any] = {"stopped": stopped, "manageable": manageable, "scalable": scalable,
                            "reinstall": manageable and not vm.template.is_iso}
     if manageable and not vm.iso_id:
         out["isos"] = [(iso.uuid, iso.name) for iso in _isos_for(vm)]
@@ -295,6 +302,8 @@ def _forms(vm: VirtualMachine) -> dict[str, Any]:
         restart = ", and it is started again" if vm.state == VmState.RUNNING else ""
         out["reinstall_confirm"] = (f"Reinstall VM {vm.name}? Its root disk is replaced by a fresh copy of template "
                                     f"{vm.template.name}: everything on it is lost{restart}.")
+    if scalable:
+        out["offerings"] = [(o.uuid, offering_label(o)) for o in _offerings_for(vm) if _bigger(o, vm)]
     if stopped:
         out["offerings"] = [(o.uuid, offering_label(o)) for o in _offerings_for(vm)]
         out["keypairs"] = list(SSHKeyPair.objects.filter(account=vm.account).order_by("name", "id")
@@ -405,6 +414,8 @@ def _submit(request, command_cls, raw: dict[str, str]) -> AsyncJob | None:
 def _form_action(request, vm: VirtualMachine, action: str) -> AsyncJob | None:
     """A form's action: its answers become the command's parameters as the API would get them."""
     command_cls, vm_param, fields, message = FORM_ACTIONS[action]
+    if action == "change-offering" and instances.live_scalable(vm):  # running: scaled up live, as a job
+        command_cls, message = commands.ScaleVirtualMachine, "Scaling VM {name} up…"
     raw = {field: request.POST[field] for field in fields if field in request.POST}
     job = _submit(request, command_cls, {vm_param: str(vm.uuid), **raw})
     if action == "reset-password":
