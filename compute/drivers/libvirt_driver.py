@@ -584,9 +584,14 @@ class LibvirtDriver(HypervisorDriver):
         with self._errors("list storage pools"):
             result = []
             for pool in self.conn.listAllStoragePools(0):
-                spec = pool_spec_from_xml(pool.XMLDesc(0))
-                if spec is not None:
-                    result.append(PoolInfo(spec=spec, active=bool(pool.isActive()), autostart=bool(pool.autostart())))
+                try:
+                    spec = pool_spec_from_xml(pool.XMLDesc(0))
+                    if spec is not None:
+                        result.append(PoolInfo(spec=spec, active=bool(pool.isActive()),
+                                               autostart=bool(pool.autostart())))
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:  # vanished while listing
+                        raise
             return sorted(result, key=lambda p: p.spec.name)
 
     # --- volumes --------------------------------------------------------------------------------
