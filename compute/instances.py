@@ -842,7 +842,7 @@ def live_scalable(vm: VirtualMachine) -> bool:
             and scaling_enabled(vm.zone))
 
 
-def _check_live_scaling(vm: VirtualMachine, cpu: int, speed: int, memory: int) -> None:
+def check_live_scaling(vm: VirtualMachine, cpu: int, speed: int, memory: int) -> None:
     """Refuse, with what to change, a live scaling the VM, its zone or its domain do not allow."""
     stop = "; or stop it to change its offering"
     if not scaling_enabled(vm.zone):
@@ -900,7 +900,7 @@ def scale_running(caller, vm: VirtualMachine, offering: ServiceOffering, *, deta
         if locked.state != VmState.RUNNING:
             raise InvalidParameterValue(f"Cannot scale VM {vm.name}: it is {locked.state}; it must be Running or "
                                         f"Stopped")
-        _check_live_scaling(locked, cpu, speed, memory)
+        check_live_scaling(locked, cpu, speed, memory)
         host = placement.check_growth(locked, cpu_number=cpu, cpu_speed=speed, memory=memory)
         _check_limits_for_growth(locked, cpu, memory)
         VirtualMachine.objects.filter(pk=vm.pk).update(service_offering=offering, cpu_number=cpu, cpu_speed=speed,

@@ -283,10 +283,13 @@ def _isos_for(vm: VirtualMachine):
             .order_by("name", "id"))
 
 
-def _bigger(offering: ServiceOffering, vm: VirtualMachine) -> bool:
-    """Whether a running VM can scale up to `offering`: more CPU or memory, less of nothing."""
-    new, now = (offering.cpu_number, offering.cpu_speed, offering.memory), (vm.cpu_number, vm.cpu_speed, vm.memory)
-    return new != now and all(a >= b for a, b in zip(new, now))
+def _grows_to(offering: ServiceOffering, vm: VirtualMachine) -> bool:
+    """Whether a running VM may scale up to `offering` (larger, within its room, as the job checks it)."""
+    try:
+        instances.check_live_scaling(vm, offering.cpu_number, offering.cpu_speed, offering.memory)
+    except ApiError:
+        return False
+    return True
 
 
 def _forms(vm: VirtualMachine) -> dict[str, Any]:
@@ -303,7 +306,7 @@ def _forms(vm: VirtualMachine) -> dict[str, Any]:
         out["reinstall_confirm"] = (f"Reinstall VM {vm.name}? Its root disk is replaced by a fresh copy of template "
                                     f"{vm.template.name}: everything on it is lost{restart}.")
     if scalable:
-        out["offerings"] = [(o.uuid, offering_label(o)) for o in _offerings_for(vm) if _bigger(o, vm)]
+        out["offerings"] = [(o.uuid, offering_label(o)) for o in _offerings_for(vm) if _grows_to(o, vm)]
     if stopped:
         out["offerings"] = [(o.uuid, offering_label(o)) for o in _offerings_for(vm)]
         out["keypairs"] = list(SSHKeyPair.objects.filter(account=vm.account).order_by("name", "id")

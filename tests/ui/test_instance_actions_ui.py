@@ -114,12 +114,14 @@ def test_scale_up_a_running_vm_with_room_to_grow(sim, tenant_a, capture):
     Template.objects.filter(pk=sim.template.pk).update(dynamically_scalable=True)
     big = ServiceOffering.objects.create(name="Big", display_text="big", cpu_number=2, cpu_speed=500, memory=256)
     small = ServiceOffering.objects.create(name="Small", display_text="small", cpu_number=1, cpu_speed=500, memory=64)
+    odd = ServiceOffering.objects.create(name="Odd", display_text="odd", cpu_number=1, cpu_speed=500, memory=192)
     with get_driver("test:///default") as host:  # held: the test driver forgets domains with its last connection
         vm = deploy(tenant_a.user, sim, capture, "web-1")
         client = logged_in(tenant_a.user)
         body = text(client.get(url(vm)))
         assert 'id="instance-change-offering"' in body and 'id="instance-scale-note"' in body
         assert f'value="{big.uuid}"' in body and f'value="{small.uuid}"' not in body  # up only
+        assert f'value="{odd.uuid}"' not in body  # 64 MiB more: not a step a running guest can take
         assert 'id="instance-reset-ssh-key"' not in body  # still for a stopped VM only
         response = posted(client, capture, url(vm, "change-offering"), {"serviceofferingid": str(big.uuid)})
         assert response.status_code == 302
