@@ -35,4 +35,6 @@ urlpatterns = [
     path("jobs", views.job_list, name="jobs"),
     path("settings", views_settings.setting_list, name="settings"),
     path("settings/<str:name>", views_settings.setting_detail, name="setting"),
+    path("settings/<str:scope>/<uuid:uuid>", views_settings.scoped_settings, name="scoped-settings"),
+    path("settings/<str:scope>/<uuid:uuid>/<str:name>", views_settings.scoped_setting, name="scoped-setting"),
 ]

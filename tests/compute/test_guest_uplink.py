@@ -70,3 +70,20 @@ def test_a_host_finding_no_free_address_says_what_it_needed(api, sim):  # noqa: 
     with pytest.raises(InsufficientCapacity, match="needs an address of its own in pod .* for its DHCP server"):
         networks.host_network_spec(Host.objects.get(pk=sim.host.pk))
     assert not VirtualMachine.objects.exists()
+
+
+def test_reset_configuration_gives_the_zone_the_global_value_again(api, sim, tenant_a):  # noqa: F811
+    from portal.models import Event
+
+    assert set_uplink(api, sim, "eth1").status == 200
+    assert api("updateConfiguration", name="guest.network.uplink", value="bond0").status == 200  # global
+    assert networks.uplink(sim.zone) == "eth1"  # the zone's own value wins
+    assert api("resetConfiguration", name="guest.network.uplink", zoneid=str(sim.zone.uuid),
+               ).inner["configuration"]["value"] == "bond0"
+    assert networks.uplink(sim.zone) == "bond0"  # inherited
+    assert Event.objects.filter(type="CONFIGURATION.VALUE.EDIT",
+                                description__contains="reset for zone").exists()
+    assert api("resetConfiguration", name="guest.network.uplink").inner["configuration"]["value"] == ""
+    refused = api("resetConfiguration", name="guest.network.uplink", clusterid=str(sim.cluster.uuid))
+    assert refused.status == 431 and "can be set global or zone, not per cluster" in refused.errortext
+    assert api.as_(tenant_a)("resetConfiguration", name="guest.network.uplink").status == 401
