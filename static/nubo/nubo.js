@@ -13,6 +13,30 @@
     }
   });
 
+  // A choice whose options may need more fields: <select data-custom-fields="ID"> shows (and
+  // enables) the element ID only while the chosen <option data-custom="true">; without scripts
+  // the fields are always there, and the server ignores them for the other options.
+  function showCustomFields(select) {
+    var fields = document.getElementById(select.getAttribute("data-custom-fields"));
+    if (!fields) {
+      return;
+    }
+    var option = select.options[select.selectedIndex];
+    var custom = !!option && option.getAttribute("data-custom") === "true";
+    fields.hidden = !custom;
+    fields.disabled = !custom;
+  }
+  function showAllCustomFields() {
+    document.querySelectorAll("select[data-custom-fields]").forEach(showCustomFields);
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("select[data-custom-fields]")) {
+      showCustomFields(event.target);
+    }
+  });
+  document.addEventListener("DOMContentLoaded", showAllCustomFields);
+  document.addEventListener("htmx:afterSwap", showAllCustomFields);
+
   // Phone width: the Menu button shows and hides the navigation.
   document.addEventListener("DOMContentLoaded", function () {
     var toggle = document.querySelector(".nubo-menu-toggle");
