@@ -37,6 +37,26 @@
   document.addEventListener("DOMContentLoaded", showAllCustomFields);
   document.addEventListener("htmx:afterSwap", showAllCustomFields);
 
+  // A table wider than its box scrolls sideways: the box then takes the keyboard focus (so the
+  // arrow keys scroll it) and is a named region; a box that does not scroll is no tab stop.
+  function markScrollables() {
+    document.querySelectorAll(".overflow-auto").forEach(function (box) {
+      if (box.scrollWidth > box.clientWidth + 1) {
+        var heading = box.closest("section") && box.closest("section").querySelector("h1, h2, h3");
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("role", "region");
+        box.setAttribute("aria-label", (heading ? heading.textContent.trim() + ": " : "") + "table, scrolls sideways");
+      } else if (box.getAttribute("role") === "region") {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("role");
+        box.removeAttribute("aria-label");
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", markScrollables);
+  document.addEventListener("htmx:afterSwap", markScrollables);
+  window.addEventListener("resize", markScrollables);
+
   // Phone width: the Menu button shows and hides the navigation.
   document.addEventListener("DOMContentLoaded", function () {
     var toggle = document.querySelector(".nubo-menu-toggle");
