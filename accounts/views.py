@@ -217,7 +217,7 @@ def account_create(request):
 
 
 def _account_page(request, account: Account, *, new_keys: dict | None = None, edit_form=None,
-                  limit_error: tuple[int, str] | None = None, status: int = 200) -> HttpResponse:
+                  limit_error: tuple[int, str, str] | None = None, status: int = 200) -> HttpResponse:
     from .views_edit import limit_table
 
     users = visible_users(request.user).filter(account=account).select_related("domain").order_by("username", "id")

@@ -30,14 +30,15 @@ from .views import _account_page, visible_accounts, visible_domains, visible_use
 
 # -- resource limits (accounts and domains) -----------------------------------------------------------
 def limit_table(caller, *, account: Account | None = None, domain: Domain | None = None,
-                error: tuple[int, str] | None = None) -> list[dict]:
+                error: tuple[int, str, str] | None = None) -> list[dict]:
     """The rows of accounts/_limits.html: each type's limit and use, the URL its form posts to and
-    the refusal it answered (error: (resource type number, sentence))."""
+    the refusal it answered (error: (resource type number, sentence, the value refused))."""
     owner = account or domain
     url_name = "account-limit" if account is not None else "domain-limit"
     return [{"type": row.resource_type, "max": row.max, "used": row.used, "explicit": row.explicit,
              "url": reverse(url_name, args=[owner.uuid, row.resource_type.number]),
-             "error": error[1] if error and error[0] == row.resource_type.number else ""}
+             "error": error[1] if error and error[0] == row.resource_type.number else "",
+             "value": error[2] if error and error[0] == row.resource_type.number else row.max}
             for row in limits.usage(caller, account=account, domain=domain)]
 
 
@@ -70,7 +71,7 @@ def account_limit(request, uuid, resource_type: int):
         raise Http404("No such resource type")
     refusal = _set_limit(request, resource_type, account=account)
     if refusal:
-        return _account_page(request, account, limit_error=(resource_type, refusal))
+        return _account_page(request, account, limit_error=(resource_type, refusal, request.POST.get("max", "")))
     return redirect("account-detail", uuid=account.uuid)
 
 
@@ -103,7 +104,7 @@ def may_edit_domain(caller, domain: Domain) -> bool:
 
 
 def _domain_page(request, domain: Domain, *, edit_form: DomainEditForm | None = None,
-                 limit_error: tuple[int, str] | None = None) -> HttpResponse:
+                 limit_error: tuple[int, str, str] | None = None) -> HttpResponse:
     caller = request.user
     refusal = limits.domain_limits_refusal(caller, domain)
     children = visible_domains(caller).filter(parent=domain).order_by("name", "id")
@@ -154,7 +155,7 @@ def domain_limit(request, uuid, resource_type: int):
         raise Http404("No such resource type")
     refusal = _set_limit(request, resource_type, domain=domain)
     if refusal:
-        return _domain_page(request, domain, limit_error=(resource_type, refusal))
+        return _domain_page(request, domain, limit_error=(resource_type, refusal, request.POST.get("max", "")))
     return redirect("domain-detail", uuid=domain.uuid)
 
 

@@ -306,7 +306,7 @@ def _forms(vm: VirtualMachine, posted: dict[str, str] | None = None) -> dict[str
         out["reinstall_confirm"] = (f"Reinstall VM {vm.name}? Its root disk is replaced by a fresh copy of the "
                                     f"chosen template (now {vm.template.name}): everything on it is lost{restart}.")
     if stopped:
-        chosen = posted.get("serviceofferingid", "")
+        chosen = posted.get("serviceofferingid") or str(vm.service_offering.uuid)  # its own, when customized
         offerings = _offerings_for(vm)
         out["offerings"] = [(o.uuid, offering_label(o), o.customized, str(o.uuid) == chosen) for o in offerings]
         # a customized offering's sizes (changeServiceForVirtualMachine's details), the VM's by default

@@ -104,6 +104,7 @@ def test_a_domain_page_shows_and_sets_its_limits(admin_ui, cloud):
                                                "specify a value less than or equal to 4")
     bad = admin_ui.post(f"/client/domains/{team.uuid}/limits/0", {"max": "lots"})
     assert field_error(bad, "limit-0") == "A limit is a whole number (-1 for no limit), not 'lots'."
+    assert 'name="max" value="lots"' in text(bad)  # the answer refused, shown again
     assert limits.domain_max(team, "user_vm") == 4
     assert admin_ui.post(f"/client/domains/{team.uuid}/limits/99", {"max": "1"}).status_code == 404
 

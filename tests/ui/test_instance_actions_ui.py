@@ -255,8 +255,8 @@ def test_change_to_a_customized_offering_with_sizes(sim, tenant_a, tenant_b, cap
     vm.refresh_from_db()
     assert (vm.service_offering_id, vm.cpu_number, vm.cpu_speed, vm.memory) == (custom.pk, 2, 750, 512)
     assert events(vm, "VM.UPGRADE") == ["VM web-1 now has offering Flex (2 vCPU, 512 MiB)"]
-    # its own customized offering stays offered (new sizes are a change); another tenant: 404
-    assert f'value="{custom.uuid}"' in text(client.get(url(vm)))
+    # its own customized offering stays offered (new sizes are a change), chosen by default; another tenant: 404
+    assert f'value="{custom.uuid}" data-custom="true" selected' in text(client.get(url(vm)))
     assert posted(logged_in(tenant_b.user), capture, url(vm, "change-offering"), {
         "serviceofferingid": str(custom.uuid), "details[0].cpuNumber": "1", "details[0].memory": "128"}
     ).status_code == 404
