@@ -28,6 +28,22 @@ from .models import Account, Domain, User
 from .views import _account_page, visible_accounts, visible_domains, visible_users
 
 
+def _saved(request, form, call, done) -> HttpResponse | None:
+    """A form's answers given to one service call (`call(cleaned_data)`): once done, the redirect
+    (`done(result)` → (message, URL name, uuid)) with its message queued; None when the form or the
+    service refused it (the sentences are then on the form)."""
+    if not form.is_valid():
+        return None
+    try:
+        result = call(form.cleaned_data)
+    except ApiError as exc:
+        form.add_service_error(exc)
+        return None
+    text, url_name, uuid = done(result)
+    messages.success(request, text)
+    return redirect(url_name, uuid=uuid)
+
+
 # -- resource limits (accounts and domains) -----------------------------------------------------------
 def limit_table(caller, *, account: Account | None = None, domain: Domain | None = None,
                 error: tuple[int, str, str] | None = None) -> list[dict]:
@@ -81,17 +97,10 @@ def account_limit(request, uuid, resource_type: int):
 def account_update(request, uuid):
     account = get_object_or_404(visible_accounts(request.user).select_related("domain", "role"), uuid=uuid)
     form = AccountEditForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            account = services.update_account(request.user, account, new_name=data["new_name"],
-                                              network_domain=data["network_domain"])
-        except ApiError as exc:
-            form.add_service_error(exc)
-        else:
-            messages.success(request, f"Account {account.name} updated.")
-            return redirect("account-detail", uuid=account.uuid)
-    return _account_page(request, account, edit_form=form)
+    return _saved(request, form, lambda data: services.update_account(
+        request.user, account, new_name=data["new_name"], network_domain=data["network_domain"]),
+        lambda done: (f"Account {done.name} updated.", "account-detail", done.uuid)) \
+        or _account_page(request, account, edit_form=form)
 
 
 # -- domains ----------------------------------------------------------------------------------------
@@ -133,17 +142,10 @@ def domain_detail(request, uuid):
 def domain_update(request, uuid):
     domain = _domain(request, uuid)
     form = DomainEditForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            domain = services.update_domain(request.user, domain, name=data["name"],
-                                            network_domain=data["network_domain"])
-        except ApiError as exc:
-            form.add_service_error(exc)
-        else:
-            messages.success(request, f"Domain {domain.display_path} updated.")
-            return redirect("domain-detail", uuid=domain.uuid)
-    return _domain_page(request, domain, edit_form=form)
+    return _saved(request, form, lambda data: services.update_domain(
+        request.user, domain, name=data["name"], network_domain=data["network_domain"]),
+        lambda done: (f"Domain {done.display_path} updated.", "domain-detail", done.uuid)) \
+        or _domain_page(request, domain, edit_form=form)
 
 
 @admin_required
@@ -191,17 +193,11 @@ def user_detail(request, uuid):
 def user_update(request, uuid):
     user = _user(request, uuid)
     form = UserEditForm(request.POST, current_timezone=user.timezone)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            user = services.update_user(request.user, user, firstname=data["firstname"], lastname=data["lastname"],
-                                        email=data["email"], timezone=data["timezone"])
-        except ApiError as exc:
-            form.add_service_error(exc)
-        else:
-            messages.success(request, f"User {user.username} updated.")
-            return redirect("user-detail", uuid=user.uuid)
-    return _user_page(request, user, edit_form=form)
+    return _saved(request, form, lambda data: services.update_user(
+        request.user, user, firstname=data["firstname"], lastname=data["lastname"], email=data["email"],
+        timezone=data["timezone"]),
+        lambda done: (f"User {done.username} updated.", "user-detail", done.uuid)) \
+        or _user_page(request, user, edit_form=form)
 
 
 @sensitive_post_parameters("new_password", "new_password_again")
@@ -214,12 +210,7 @@ def user_password(request, uuid):
     if user.pk == request.user.pk:
         return redirect("change-password")
     form = NewPasswordForm(request.POST)
-    if form.is_valid():
-        try:
-            services.update_user(request.user, user, password=form.cleaned_data["new_password"])
-        except ApiError as exc:
-            form.add_service_error(exc)
-        else:
-            messages.success(request, f"Password of user {user.username} set: it logs in with the new one.")
-            return redirect("user-detail", uuid=user.uuid)
-    return _user_page(request, user, password_form=form)
+    return _saved(request, form, lambda data: services.update_user(request.user, user, password=data["new_password"]),
+                  lambda done: (f"Password of user {done.username} set: it logs in with the new one.", "user-detail",
+                                done.uuid)) \
+        or _user_page(request, user, password_form=form)
