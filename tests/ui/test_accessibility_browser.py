@@ -5,8 +5,6 @@ a tenant, and any "serious" or "critical" violation fails — colour contrast in
 One browser, one login per role; each page is loaded once and checked once."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.factories import bootstrap_cloud, make_account

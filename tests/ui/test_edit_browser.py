@@ -12,7 +12,7 @@ from accounts.models import Domain, User
 from compute.models import ServiceOffering, VirtualMachine
 from tests.factories import bootstrap_cloud, make_account, make_domain
 
-from .browser import admin_browser, deployed_vm, log_in
+from .browser import admin_browser, deployed_vm
 from .test_browser import ARTIFACTS
 from .test_instance_actions_ui import template
 from .test_instances_ui import _private_mount_dirs, build_sim  # noqa: F401  (the fixture applies here too)
