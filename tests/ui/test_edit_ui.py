@@ -184,8 +184,11 @@ def test_an_admin_edits_a_user_and_sets_its_password(admin_ui, tenant_a):
     # the password: set without the current one, the two must agree, and the user logs in with it
     differ = admin_ui.post(url + "/password", {"new_password": "new-pw-1", "new_password_again": "new-pw-2"})
     assert field_error(differ, "id_new_password_again") == "The two new passwords differ"
+    open_session = logged_in(User.objects.get(pk=tenant_a.user.pk))
+    assert open_session.get("/client/").status_code == 200
     done = admin_ui.post(url + "/password", {"new_password": "new-pw-1", "new_password_again": "new-pw-1"},
                          follow=True)
+    assert open_session.get("/client/").status_code == 302  # its open sessions ended
     assert "Password of user tenant-a set" in words(done)
     assert User.objects.get(pk=user.pk).check_password("new-pw-1")
     assert Client().post("/client/login", {"username": "tenant-a", "password": "new-pw-1"}).status_code == 302
