@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from . import config, services
 from .errors import ApiError
-from .ui import Column, chips, root_admin_required, search_query, sort
+from .ui import Column, chips, choose, root_admin_required, search_query, sort
 from .views import paginate
 
 COLUMNS = (Column("name", "Name", ("name",)), Column("category", "Category", ("category",)),
@@ -40,17 +40,17 @@ class SettingForm(forms.Form):
 @root_admin_required
 def setting_list(request):
     query = search_query(request)
-    category = request.GET.get("category", "")
     categories = sorted({s.category for s in config.REGISTRY.values()})
-    if category and category not in categories:
-        raise Http404("No such category")
+    category, ignored = choose(request, "category", categories)
     rows = services.list_configurations(keyword=query or None, category=category or None)
     for row in rows:
         row["changed"] = row["value"] != row["defaultvalue"]
     rows, headers = sort(request, rows, COLUMNS, "name")
     return render(request, "portal/settings.html", {
         "page": paginate(request, rows), "headers": headers, "query": query,
-        "chips": chips(request, "category", [(c, c) for c in categories], "Filter settings by category")})
+        "chips": chips(request, "category", [(c, c) for c in categories], "Filter settings by category",
+                       current=category),
+        "ignored": ignored})
 
 
 @root_admin_required
