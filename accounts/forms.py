@@ -54,18 +54,32 @@ class LoginForm(forms.Form):
                              widget=forms.TextInput(attrs={"placeholder": "/"}))
 
 
-class PasswordChangeForm(ServiceForm):
-    current_password = _password_field("Current password", "current-password")
+class NewPasswordForm(ServiceForm):
+    """A new password, typed twice: updateUser's password as an admin sets it for another user
+    (no current password asked); PasswordChangeForm adds the current one."""
+
     new_password = _password_field("New password", "new-password")
     new_password_again = _password_field("New password (again)", "new-password")
 
-    service_error_fields = (("current password", "current_password"), ("password", "new_password"))
+    service_error_fields = (("password", "new_password"),)
 
     def clean(self):
         data = super().clean()
         new, again = data.get("new_password"), data.get("new_password_again")
         if new and again and new != again:
             self.add_error("new_password_again", "The two new passwords differ")
+        return data
+
+
+class PasswordChangeForm(NewPasswordForm):
+    current_password = _password_field("Current password", "current-password")
+    field_order = ["current_password", "new_password", "new_password_again"]
+
+    service_error_fields = (("current password", "current_password"), ("password", "new_password"))
+
+    def clean(self):
+        data = super().clean()
+        new = data.get("new_password")
         if new and data.get("current_password") and new == data["current_password"]:
             self.add_error("new_password", "Choose a password different from the current one")
         return data
@@ -83,6 +97,17 @@ class DomainForm(ServiceForm):
     def __init__(self, *args, domains, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["parent"].queryset = domains
+
+
+class DomainEditForm(ServiceForm):
+    """updateDomain: a new name (not for ROOT) and the network domain."""
+
+    name = forms.CharField(label="Name", max_length=255)
+    network_domain = forms.CharField(label="Network domain", max_length=255, required=False,
+                                     help_text="DNS suffix for the networks of this domain, e.g. corp.example.org")
+
+    service_error_fields = (("root domain", "name"), ("domain name", "name"), ("domain with name", "name"),
+                            ("permission", "name"))
 
 
 class DomainDeleteForm(forms.Form):
@@ -132,6 +157,43 @@ class AccountForm(_PersonFields):
         if field == "account_name" and not self.cleaned_data.get("account_name"):
             return "username"
         return field
+
+
+class AccountEditForm(ServiceForm):
+    """updateAccount: a new name and the network domain."""
+
+    new_name = forms.CharField(label="Name", max_length=255)
+    network_domain = forms.CharField(label="Network domain", max_length=255, required=False,
+                                     help_text="DNS suffix for the networks of this account, e.g. "
+                                               "team.example.org")
+
+    service_error_fields = (("specified account", "new_name"), ("account name", "new_name"),
+                            ("default account", "new_name"))
+
+
+def timezone_choices(current: str = "") -> list[tuple[str, str]]:
+    """Every IANA time zone name this machine knows, and the user's current value even if not."""
+    import zoneinfo
+
+    names = sorted(zoneinfo.available_timezones())
+    if current and current not in names:
+        names.insert(0, current)
+    return [("", "UTC (not set)")] + [(name, name) for name in names]
+
+
+class UserEditForm(ServiceForm):
+    """updateUser's person fields: first and last name, e-mail, time zone."""
+
+    firstname = forms.CharField(label="First name", max_length=255)
+    lastname = forms.CharField(label="Last name", max_length=255)
+    email = forms.EmailField(label="E-mail", max_length=255)
+    timezone = forms.ChoiceField(label="Time zone", required=False)
+
+    service_error_fields = (("e-mail", "email"), ("email", "email"), ("timezone", "timezone"))
+
+    def __init__(self, *args, current_timezone: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["timezone"].choices = timezone_choices(current_timezone)
 
 
 class UserForm(_PersonFields):

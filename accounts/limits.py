@@ -311,6 +311,24 @@ def _may_see_row(caller, row: ResourceLimit) -> bool:
     return caller.account.type != AccountType.USER and can_see_domain(caller, row.domain)
 
 
+def domain_limits_refusal(caller, domain: Domain) -> PermissionDenied | None:
+    """Why the caller may not set `domain`'s limits, or None when it may: a root admin any domain
+    but ROOT; a domain admin only the domains below its own (those whose parent it manages: a
+    domain admin cannot raise its own domain's limits, as in CloudStack); users none."""
+    me = caller.account
+    if me.type == AccountType.USER:
+        return PermissionDenied(f"Account {me.name} does not have permission to update resource limits")
+    if domain.is_root:
+        return PermissionDenied("Cannot update resource limit for ROOT domain, permission denied")
+    if domain.pk == me.domain_id and me.type != AccountType.ADMIN:
+        return PermissionDenied(f"Unable to update resource limit for your own domain {domain.display_path}, "
+                                f"permission denied")
+    if not can_manage_domain(caller, domain):
+        return PermissionDenied(f"Account {me.name} does not have permission to update the resource limits "
+                                f"of domain {domain.display_path}")
+    return None
+
+
 def update_limit(caller, *, rtype, max: int | None = None, account: Account | None = None,
                  domain: Domain | None = None) -> LimitRow:
     """Set the limit of one type for an account or a domain (CloudStack's updateResourceLimit).
@@ -343,14 +361,9 @@ def update_limit(caller, *, rtype, max: int | None = None, account: Account | No
         what = f"account {account.name} in {owner_domain.display_path}"
     elif domain is not None:
         owner_domain = domain
-        if domain.is_root:
-            raise PermissionDenied("Cannot update resource limit for ROOT domain, permission denied")
-        if domain.pk == me.domain_id and me.type != AccountType.ADMIN:
-            raise PermissionDenied(f"Unable to update resource limit for your own domain {domain.display_path}, "
-                                   f"permission denied")
-        if not can_manage_domain(caller, domain):
-            raise PermissionDenied(f"Account {me.name} does not have permission to update the resource limits "
-                                   f"of domain {domain.display_path}")
+        refusal = domain_limits_refusal(caller, domain)
+        if refusal is not None:
+            raise refusal
         parent = Domain.objects.get(pk=domain.parent_id)
         parent_max = domain_max(parent, rt)
         if parent_max >= 0 and value > parent_max:
@@ -375,6 +388,37 @@ def update_limit(caller, *, rtype, max: int | None = None, account: Account | No
                       f"Resource limit {rt.name} of {what} set to {'unlimited' if value < 0 else f'{value}{unit}'}",
                       resource_type="ResourceLimit", account=account)
     return LimitRow(rt, value, owner_domain, account, row.pk)
+
+
+@dataclass
+class UsageRow:
+    """A line of the UI's limits table: the effective limit and the current use, in API units
+    (GiB for storage; None: no app counts this type)."""
+
+    resource_type: ResourceType
+    max: int
+    used: float | int | None
+    explicit: bool  # set on this account or domain itself (else a default, or a parent domain's)
+
+
+def usage(caller, *, account: Account | None = None, domain: Domain | None = None) -> list[UsageRow]:
+    """Each type's limit (as listResourceLimits) and use (recounted from rows, as
+    updateResourceCount) of an account, or of a domain with everything below it. `account` or
+    `domain` must already be visible to the caller."""
+    counted = set(counted_types())
+    ids = None
+    if account is None:
+        ids = list(Account.objects.filter(domain__path__startswith=domain.path).values_list("pk", flat=True))
+    rows = []
+    for row in list_limits(caller, account=account, domain=domain):
+        rt = row.resource_type
+        used = None
+        if rt in counted:
+            used = count(account, rt) if account is not None else sum(counts(ids, rt).values())
+            if rt.is_storage:
+                used = round(used / GIB, 2)
+        rows.append(UsageRow(rt, row.max, used, row.row_id is not None))
+    return rows
 
 
 def recount(caller, *, domain: Domain, account: Account | None = None, rtype=None) -> list[CountRow]:

@@ -25,7 +25,7 @@ from portal.views import admin_required, paginate
 
 from . import services
 from .choices import AccountState, UserState
-from .forms import AccountForm, DomainDeleteForm, DomainForm, LoginForm, PasswordChangeForm, UserForm
+from .forms import AccountEditForm, AccountForm, DomainDeleteForm, DomainForm, LoginForm, PasswordChangeForm, UserForm
 from .models import Account, Domain, User, tree_order
 
 DEFAULT_LOGIN_ERROR = "Invalid username or password"
@@ -216,25 +216,16 @@ def account_create(request):
     return render(request, "accounts/account_form.html", {"form": form})
 
 
-def _limit_rows(caller, account: Account) -> list[dict]:
-    """The account's limit and current usage per resource type (usage recounted from rows)."""
-    from . import limits
+def _account_page(request, account: Account, *, new_keys: dict | None = None, edit_form=None,
+                  limit_error: tuple[int, str, str] | None = None, status: int = 200) -> HttpResponse:
+    from .views_edit import limit_table
 
-    rows = []
-    for row in limits.list_limits(caller, account=account):
-        rt = row.resource_type
-        used = limits.count(account, rt) if rt in limits.counted_types() else None
-        if used is not None and rt.is_storage:
-            used = round(used / limits.GIB, 2)
-        rows.append({"type": rt, "max": row.max, "used": used, "explicit": row.row_id is not None})
-    return rows
-
-
-def _account_page(request, account: Account, *, new_keys: dict | None = None, status: int = 200) -> HttpResponse:
     users = visible_users(request.user).filter(account=account).select_related("domain").order_by("username", "id")
-    response = render(request, "accounts/account_detail.html",
-                      {"account": account, "users": users, "new_keys": new_keys,
-                       "limits": _limit_rows(request.user, account)}, status=status)
+    edit_form = edit_form or AccountEditForm(initial={"new_name": account.name,
+                                                      "network_domain": account.network_domain})
+    response = render(request, "accounts/account_detail.html", {
+        "account": account, "users": users, "new_keys": new_keys, "edit_form": edit_form,
+        "limits": limit_table(request.user, account=account, error=limit_error)}, status=status)
     if new_keys:
         response["Cache-Control"] = "no-store"
     return response
@@ -252,29 +243,6 @@ ACCOUNT_ACTIONS = {
     "lock": (lambda caller, account: services.set_account_state(caller, account, AccountState.LOCKED), "locked"),
     "delete": (services.delete_account, "deleted"),
 }
-
-
-@admin_required
-@require_POST
-def account_limit(request, uuid, resource_type: int):
-    """updateResourceLimit for one type of an account (-1: unlimited), with the service's rules."""
-    from . import limits
-
-    account = get_object_or_404(visible_accounts(request.user).select_related("domain"), uuid=uuid)
-    raw = request.POST.get("max", "").strip()
-    try:
-        value = int(raw)
-    except ValueError:
-        messages.error(request, f"A limit is a whole number (-1 for no limit), not {raw!r}.")
-        return redirect("account-detail", uuid=account.uuid)
-    try:
-        row = limits.update_limit(request.user, rtype=resource_type, max=value, account=account)
-    except ApiError as exc:
-        messages.error(request, exc.message)
-    else:
-        shown = "no limit" if row.max == -1 else f"{row.max}{' ' + row.resource_type.unit if row.resource_type.unit else ''}"
-        messages.success(request, f"Limit of {row.resource_type.name} for account {account.name}: {shown}.")
-    return redirect("account-detail", uuid=account.uuid)
 
 
 @admin_required

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.errors import ApiError
 from portal.models import Event
-from portal.ui import Column, chips, root_admin_required, search_query, sort
+from portal.ui import Column, Filter, filter_rows, root_admin_required, search_query, sort
 from portal.views import paginate
 
 from . import services
@@ -25,6 +25,8 @@ COLUMNS = (Column("name", "Name", ("name",)), Column("type", "Type", ("type", "n
            Column("description", "Description"), Column("rules", "Rules", ("num_rules",)),
            Column("accounts", "Accounts", ("num_accounts",)))
 
+TYPE = Filter("type", "Filter roles by type", tuple((value, label, Q(type=value)) for value, label in RoleType.choices))
+
 
 @root_admin_required
 def role_list(request):
@@ -33,15 +35,11 @@ def role_list(request):
                                   num_accounts=Count("accounts", distinct=True))
     if query:
         roles = roles.filter(Q(name__icontains=query) | Q(description__icontains=query))
-    role_type = request.GET.get("type", "")
-    if role_type:
-        if role_type not in RoleType.values:
-            raise Http404("No such role type")
-        roles = roles.filter(type=role_type)
-    roles, headers = sort(request, roles, COLUMNS, "name")
+    filtered = filter_rows(request, roles, (TYPE,))
+    roles, headers = sort(request, filtered.rows, COLUMNS, "name")
     return render(request, "accounts/role_list.html", {
         "page": paginate(request, roles), "headers": headers, "query": query,
-        "chips": chips(request, "type", RoleType.choices, "Filter roles by type")})
+        "filter_chips": filtered.chips, "ignored": filtered.ignored})
 
 
 @root_admin_required

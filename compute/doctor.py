@@ -46,6 +46,24 @@ def kvm_usable() -> CheckResult:
     )
 
 
+NETWORK_HOOK = Path("/etc/libvirt/hooks/network.d/nubo")
+
+
+@check("network-hook")
+def network_hook_installed() -> CheckResult:
+    """Zones whose hosts share a guest segment (guest.network.uplink) need Nubo's libvirt network
+    hook on every host; this checks this machine's."""
+    source = Path(__file__).resolve().parent.parent / "scripts" / "libvirt-network-hook"
+    fix = ("as root: scripts/services.sh start-libvirtd (installs it and restarts libvirtd), or "
+           f"install -D -m 0755 scripts/libvirt-network-hook {NETWORK_HOOK} and restart libvirtd")
+    if not NETWORK_HOOK.exists():
+        return CheckResult.warn(f"{NETWORK_HOOK} is missing: this host cannot join a zone whose hosts share a guest "
+                                f"segment (guest.network.uplink)", fix)
+    if NETWORK_HOOK.read_bytes() != source.read_bytes():
+        return CheckResult.warn(f"{NETWORK_HOOK} differs from this checkout's scripts/libvirt-network-hook", fix)
+    return CheckResult.ok(f"{NETWORK_HOOK} installed (guest uplinks of shared-segment zones)")
+
+
 @check("dev-kvm")
 def dev_kvm_present() -> CheckResult:
     """Information only: the device can exist while KVM is unusable (see the kvm check)."""

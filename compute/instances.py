@@ -398,7 +398,7 @@ def start_on_host(caller, vm: VirtualMachine, *, first: bool) -> VirtualMachine:
             driver.delete_volume(root.pool.libvirt_name, config_volume)
             driver.upload_volume(root.pool.libvirt_name, config_volume, str(drive), "raw")
         made.append("config")
-        spec = networks.pod_network_spec(vm.pod)
+        spec = networks.host_network_spec(host)
         driver.ensure_network(spec)
         driver.add_dhcp_host(spec.name, networks.dhcp_host(nic))
         made.append("lease")
@@ -447,7 +447,7 @@ def _undo_start(driver, vm, volumes: list, nic, config_volume: str, made: list[s
         steps.append(lambda: driver.stop_domain(vm.instance_name, force=True))
         steps.append(lambda: driver.undefine_domain(vm.instance_name))
     if "lease" in made:
-        steps.append(lambda: driver.remove_dhcp_host(networks.pod_network_spec(vm.pod).name, nic.mac))
+        steps.extend(lambda name=name: driver.remove_dhcp_host(name, nic.mac) for name in networks.network_names(vm))
     if "config" in made:
         steps.append(lambda: driver.delete_volume(root.pool.libvirt_name, config_volume))
     if remove_volumes:
@@ -518,7 +518,8 @@ def _stop_on_host(vm: VirtualMachine, *, forced: bool) -> None:
             pass  # already gone (the Simulator forgets domains between processes)
         nic = Nic.objects.filter(virtual_machine=vm, is_default=True).first()
         if nic is not None and vm.pod_id:
-            driver.remove_dhcp_host(networks.pod_network_spec(vm.pod).name, nic.mac)
+            for name in networks.network_names(vm):
+                driver.remove_dhcp_host(name, nic.mac)
     finally:
         driver.close()
 

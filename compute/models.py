@@ -184,6 +184,10 @@ class Host(models.Model):
     kvm_checked = models.DateTimeField(null=True, blank=True)
     emulation = models.CharField(max_length=8, choices=Emulation.choices, default=Emulation.AUTO)
     host_tags = models.CharField(max_length=1024, blank=True, default="")
+    # In a zone whose hosts share one guest segment (guest.network.uplink): the address of this
+    # host's DHCP server on it, taken from its pod's guest range.
+    guest_address = models.OneToOneField(GuestIpAddress, null=True, blank=True, on_delete=models.PROTECT,
+                                         related_name="host")
     last_pinged = models.DateTimeField(null=True, blank=True)
     disconnected = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)

@@ -17,9 +17,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from compute.drivers import DhcpHost, NetworkSpec
+from portal import config
 from portal.errors import InsufficientCapacity, InvalidParameterValue
 
-from .models import GuestIpAddress, GuestNetwork, Nic, Pod, VirtualMachine, VlanIpRange, Zone
+from .models import GuestIpAddress, GuestNetwork, Host, Nic, Pod, VirtualMachine, VlanIpRange, Zone
 
 MAC_PREFIX = "1e:00"  # CloudStack's guest NICs start with 1e:00 too
 
@@ -93,14 +94,76 @@ def release_nics(vm: VirtualMachine) -> None:
         release_address(address)
 
 
-def pod_network_spec(pod: Pod, hosts: tuple[DhcpHost, ...] = ()) -> NetworkSpec:
-    """The libvirt network of a pod's guests on a host: the pod's gateway on the bridge."""
+def _first_range(pod: Pod) -> VlanIpRange:
     ip_range = VlanIpRange.objects.filter(pod=pod).order_by("id").first()
     if ip_range is None:
         raise InvalidParameterValue(f"Pod {pod.name} has no guest IP range; add one with createVlanIpRange")
+    return ip_range
+
+
+def pod_network_spec(pod: Pod, hosts: tuple[DhcpHost, ...] = ()) -> NetworkSpec:
+    """A host's private network for a pod's guests: the pod's gateway on the bridge, NAT'd
+    through the host (zones without guest.network.uplink)."""
+    ip_range = _first_range(pod)
     short = pod.uuid.hex[:8]
     return NetworkSpec(name=f"nubo-pod-{short}", bridge=f"nubop{short}", address=ip_range.gateway,
                        netmask=ip_range.netmask, mode="nat", hosts=hosts, domain=pod.zone.network_domain)
+
+
+def uplink(zone: Zone) -> str:
+    return config.get_value("guest.network.uplink", scope="zone", scope_uuid=str(zone.uuid))
+
+
+def shared_network_name(zone: Zone) -> str:
+    return f"nubo-zone-{zone.uuid.hex[:8]}"
+
+
+def host_network_spec(host: Host, hosts: tuple[DhcpHost, ...] = ()) -> NetworkSpec:
+    """The libvirt network the host's guests are plugged into. With the zone's
+    guest.network.uplink set, the hosts share one layer-2 segment: every host's bridge has the same
+    name (nuboz<zone>), its uplink in it, an address of the host's own from the pod's range for
+    its DHCP server, and the pod's gateway (the segment's router) given to the guests."""
+    device = uplink(host.zone)
+    if not device:
+        return pod_network_spec(host.pod, hosts)
+    ip_range = _first_range(host.pod)
+    short = host.zone.uuid.hex[:8]
+    return NetworkSpec(name=shared_network_name(host.zone), bridge=f"nuboz{short}",
+                       address=host_dhcp_address(host).address, netmask=ip_range.netmask, mode="open",
+                       uplink=device, router=ip_range.gateway, hosts=hosts, domain=host.zone.network_domain)
+
+
+def host_dhcp_address(host: Host) -> GuestIpAddress:
+    """The host's address on its zone's shared guest segment, taken from its pod's guest range the
+    first time it is needed (committed at once: the host keeps it until it is deleted)."""
+    if host.guest_address_id:
+        return host.guest_address
+    with transaction.atomic():
+        locked = Host.objects.select_for_update(of=("self",)).select_related("guest_address").get(pk=host.pk)
+        if locked.guest_address_id is None:
+            try:
+                locked.guest_address = allocate_address(host.zone, pod=host.pod)
+            except InsufficientCapacity as exc:
+                raise InsufficientCapacity(f"Host {host.name} needs an address of its own in pod {host.pod.name}'s "
+                                           f"guest IP range for its DHCP server on the zone's shared segment: "
+                                           f"{exc.message}") from None
+            Host.objects.filter(pk=host.pk).update(guest_address=locked.guest_address)
+    host.guest_address = locked.guest_address
+    return host.guest_address
+
+
+def release_host_address(host: Host) -> None:
+    """Inside the caller's transaction (deleting the host)."""
+    address = host.guest_address
+    if address is not None:
+        Host.objects.filter(pk=host.pk).update(guest_address=None)
+        release_address(address)
+
+
+def network_names(vm: VirtualMachine) -> list[str]:
+    """Every network a VM's NIC may be plugged into on its host (the zone's networking may have
+    changed since it started): where its DHCP entry is removed."""
+    return [pod_network_spec(vm.pod).name, shared_network_name(vm.zone)]
 
 
 def dhcp_host(nic: Nic) -> DhcpHost:

@@ -25,6 +25,7 @@ from .choices import (
     NetworkType,
     ResourceState,
 )
+from . import networks
 from .drivers import SIMULATOR_URI, DriverError, get_driver, libvirt_uri
 from .models import Alert, Cluster, GuestIpAddress, Host, Pod, VlanIpRange, Zone
 
@@ -313,10 +314,11 @@ def create_vlan_ip_range(caller, *, pod: Pod, gateway: str, netmask: str, start_
 def delete_vlan_ip_range(caller, ip_range: VlanIpRange) -> None:
     require_root_admin(caller, "delete IP ranges")
     with transaction.atomic():
-        used = list(ip_range.addresses.exclude(allocated=None).values_list("address", flat=True)[:5])
+        used = [f"{address} (DHCP server of host {host})" if host else address
+                for address, host in ip_range.addresses.exclude(allocated=None).values_list("address", "host__name")[:5]]
         if used:
             raise ResourceInUse(f"IP range {ip_range.start_ip}-{ip_range.end_ip} has addresses in use "
-                                f"({', '.join(used)}); release them first")
+                                f"({', '.join(used)}); release them first (expunge the VMs, delete the hosts)")
         text = f"{ip_range.start_ip}-{ip_range.end_ip}"
         ip_range.delete()
         events.record(caller, "VLAN.IP.RANGE.DELETE", f"Guest IP range {text} deleted", resource_type="VlanIpRange")
@@ -534,6 +536,7 @@ def delete_host(caller, host: Host, *, forced: bool = False) -> None:
         if running:
             raise ResourceInUse(f"Host {host.name} runs VMs {', '.join(running)}; stop them first")
         storage_services.disconnect_host_pools(host, forced=forced)
+        networks.release_host_address(host)
         name = host.name
         host.delete()
         events.record(caller, "HOST.DELETE", f"Host {name} deleted", resource_type="Host")

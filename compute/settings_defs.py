@@ -13,6 +13,20 @@ def _console_url(value: str) -> None:
                          f"URL, not {value!r}")
 
 
+def _uplink(value: str) -> None:
+    if value and (len(value) > 15 or not all(c.isascii() and (c.isalnum() or c in "._-@") for c in value)):
+        raise ValueError(f"guest.network.uplink takes a network interface name such as eth1 (at most 15 letters, "
+                         f"digits and . _ - @), not {value!r}")
+
+
+define(Setting("guest.network.uplink", "Network", "String", "",
+               "The network interface through which a zone's KVM hosts share one layer-2 segment for guests "
+               "(the same name on every host, such as eth1 or bond0). Empty: each host keeps its guests on a "
+               "private network of its own, NAT'd through the host (one-host zones, labs). Set: each host's "
+               "guest network is bridge nuboz<zone> with this interface in it (Nubo's libvirt network hook "
+               "enslaves it), the pod's gateway is the segment's router, and each host's DHCP server has an "
+               "address of its own from the pod's range and answers only its own VMs. Applies to VMs started "
+               "afterwards; see docs/networking.md.", scopes=("global", "zone"), validator=_uplink))
 define(Setting("ping.interval", "Advanced", "Integer", 60,
                "Seconds between pings of every host by the monitoring job.", minimum=5, maximum=3600))
 define(Setting("ping.timeout", "Advanced", "Float", 2.5,

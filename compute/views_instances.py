@@ -268,19 +268,19 @@ def _actions(caller, vm: VirtualMachine) -> list[dict[str, str]]:
     return out
 
 
-def _offerings_for(vm: VirtualMachine):
-    """Fixed-size service offerings the VM's owner may use, other than the VM's own."""
-    return (ServiceOffering.objects.usable_by(vm.account).filter(is_system=False, customized=False)
-            .exclude(pk=vm.service_offering_id).order_by("sort_key", "name", "id"))
+def _offerings_for(vm: VirtualMachine) -> list[ServiceOffering]:
+    """Service offerings the VM's owner may use: the fixed ones other than the VM's own, and the
+    customized ones (the VM's own too: new sizes are a change)."""
+    return list(ServiceOffering.objects.usable_by(vm.account).filter(is_system=False)
+                .exclude(pk=vm.service_offering_id, customized=False).order_by("sort_key", "name", "id"))
 
 
-def _isos_for(vm: VirtualMachine):
-    """ISOs the VM's owner may use that are Ready in the VM's zone."""
-    from storage.models import DownloadState, ImageFormat, Template, TemplateZone
+def _ready_in_zone(vm: VirtualMachine):
+    """Templates and ISOs the VM's owner may use that are Ready in the VM's zone."""
+    from storage.models import DownloadState, Template, TemplateZone
 
     ready = TemplateZone.objects.filter(zone=vm.zone, state=DownloadState.DOWNLOADED).values("template_id")
-    return (Template.objects.usable_by(vm.account).filter(format=ImageFormat.ISO, pk__in=ready)
-            .order_by("name", "id"))
+    return Template.objects.usable_by(vm.account).filter(pk__in=ready).order_by("name", "id")
 
 
 def _grows_to(offering: ServiceOffering, vm: VirtualMachine) -> bool:
@@ -292,23 +292,38 @@ def _grows_to(offering: ServiceOffering, vm: VirtualMachine) -> bool:
     return True
 
 
-def _forms(vm: VirtualMachine) -> dict[str, Any]:
-    """The choices of the forms the VM's state offers (read only when offered)."""
+def _forms(vm: VirtualMachine, posted: dict[str, str] | None = None) -> dict[str, Any]:
+    """The choices of the forms the VM's state offers (read only when offered); `posted`: the
+    answers of a refused form, shown again."""
+    from storage.models import ImageFormat
+
+    posted = posted or {}
     stopped = vm.state == VmState.STOPPED
     manageable = stopped or vm.state == VmState.RUNNING
     scalable = instances.live_scalable(vm)  # running with room to grow: its offering changes live
     out: dict[str, Any] = {"stopped": stopped, "manageable": manageable, "scalable": scalable,
                            "reinstall": manageable and not vm.template.is_iso}
-    if manageable and not vm.iso_id:
-        out["isos"] = [(iso.uuid, iso.name) for iso in _isos_for(vm)]
+    if manageable:  # with an ISO in the drive, attaching another replaces it (attachIso's forced)
+        out["isos"] = [(iso.uuid, iso.name) for iso in _ready_in_zone(vm).filter(format=ImageFormat.ISO)
+                       .exclude(pk=vm.iso_id or 0)]
+        if vm.iso_id:
+            out["replace_confirm"] = f"Replace ISO {vm.iso.name} in the CD-ROM drive of VM {vm.name}?"
     if out["reinstall"]:
+        chosen = posted.get("templateid") or str(vm.template.uuid)
+        out["templates"] = [(str(t.uuid), t.name, str(t.uuid) == chosen)
+                            for t in _ready_in_zone(vm).exclude(format=ImageFormat.ISO)]
         restart = ", and it is started again" if vm.state == VmState.RUNNING else ""
-        out["reinstall_confirm"] = (f"Reinstall VM {vm.name}? Its root disk is replaced by a fresh copy of template "
-                                    f"{vm.template.name}: everything on it is lost{restart}.")
-    if scalable:
-        out["offerings"] = [(o.uuid, offering_label(o)) for o in _offerings_for(vm) if _grows_to(o, vm)]
+        out["reinstall_confirm"] = (f"Reinstall VM {vm.name}? Its root disk is replaced by a fresh copy of the "
+                                    f"chosen template (now {vm.template.name}): everything on it is lost{restart}.")
+    if stopped or scalable:  # running: only what the scaling job would accept (a customized one: sizes asked)
+        chosen = posted.get("serviceofferingid") or str(vm.service_offering.uuid)  # its own, when customized
+        offerings = [o for o in _offerings_for(vm) if stopped or o.customized or _grows_to(o, vm)]
+        out["offerings"] = [(o.uuid, offering_label(o), o.customized, str(o.uuid) == chosen) for o in offerings]
+        # a customized offering's sizes (changeServiceForVirtualMachine's details), the VM's by default
+        out["custom"] = any(o.customized for o in offerings)
+        out["sizes"] = {key: posted.get(f"details[0].{key}", value) for key, value in
+                        (("cpuNumber", vm.cpu_number), ("cpuSpeed", vm.cpu_speed), ("memory", vm.memory))}
     if stopped:
-        out["offerings"] = [(o.uuid, offering_label(o)) for o in _offerings_for(vm)]
         out["keypairs"] = list(SSHKeyPair.objects.filter(account=vm.account).order_by("name", "id")
                                .values_list("name", flat=True))
     return out
@@ -348,9 +363,16 @@ def _live_context(request, vm: VirtualMachine) -> dict[str, Any]:
     }
 
 
-def _detail_page(request, vm: VirtualMachine, *, error: str = "") -> HttpResponse:
+def _detail_page(request, vm: VirtualMachine, *, error: str = "", action: str = "") -> HttpResponse:
+    """The VM's page; a refused action's sentence is shown in its form (one of FORM_ACTIONS), else
+    at the top, and the form shows the answers it was given."""
     context = _live_context(request, vm)
     context["action_error"] = error
+    if error and action in FORM_ACTIONS:
+        context["forms"] = forms = _forms(vm, request.POST.dict())
+        shown = {"update": True, "change-offering": bool(forms.get("offerings")), "attach-iso": bool(forms.get("isos")),
+                 "reinstall": forms["reinstall"]}
+        context["error_action"] = action if shown.get(action) else ""
     return render(request, "compute/instance_detail.html", context)
 
 
@@ -388,13 +410,14 @@ ASYNC_ACTIONS: dict[str, tuple[type, dict[str, str], str]] = {
 # while its job runs for an async command, once done for a synchronous one)
 FORM_ACTIONS: dict[str, tuple[type, str, tuple[str, ...], str]] = {
     "update": (commands.UpdateVirtualMachine, "id", ("displayname", "group"), "VM {name} updated."),
-    "change-offering": (commands.ChangeServiceForVirtualMachine, "id", ("serviceofferingid",),
+    "change-offering": (commands.ChangeServiceForVirtualMachine, "id",
+                        ("serviceofferingid", "details[0].cpuNumber", "details[0].cpuSpeed", "details[0].memory"),
                         "VM {name} now has offering {offering}."),
     "reset-password": (commands.ResetPasswordForVirtualMachine, "id", (), "Resetting the password of VM {name}…"),
     "reset-ssh-key": (commands.ResetSSHKeyForVirtualMachine, "id", ("keypair",),
                       "Resetting the SSH key of VM {name}…"),
-    "reinstall": (commands.RestoreVirtualMachine, "virtualmachineid", (), "Reinstalling VM {name}…"),
-    "attach-iso": (commands.AttachIso, "virtualmachineid", ("id",), "Attaching the ISO to VM {name}…"),
+    "reinstall": (commands.RestoreVirtualMachine, "virtualmachineid", ("templateid",), "Reinstalling VM {name}…"),
+    "attach-iso": (commands.AttachIso, "virtualmachineid", ("id", "forced"), "Attaching the ISO to VM {name}…"),
     "detach-iso": (commands.DetachIso, "virtualmachineid", (), "Detaching the ISO of VM {name}…"),
 }
 REVEAL_KEY = "nubo.vm.reveal_password"  # the session's resetPasswordForVirtualMachine job whose password is due
@@ -419,7 +442,9 @@ def _form_action(request, vm: VirtualMachine, action: str) -> AsyncJob | None:
     command_cls, vm_param, fields, message = FORM_ACTIONS[action]
     if action == "change-offering" and instances.live_scalable(vm):  # running: scaled up live, as a job
         command_cls, message = commands.ScaleVirtualMachine, "Scaling VM {name} up…"
-    raw = {field: request.POST[field] for field in fields if field in request.POST}
+    # a size left empty is not given (the offering's, or the API's sentence asking for it)
+    raw = {field: request.POST[field] for field in fields
+           if field in request.POST and (request.POST[field].strip() or not field.startswith("details["))}
     job = _submit(request, command_cls, {vm_param: str(vm.uuid), **raw})
     if action == "reset-password":
         request.session[REVEAL_KEY] = str(job.uuid)
@@ -449,7 +474,7 @@ def instance_action(request, uuid, action: str):
         command_cls, extra, doing = ASYNC_ACTIONS[action]
         _submit(request, command_cls, {"id": str(vm.uuid), **extra})
     except ApiError as exc:
-        return _detail_page(request, vm, error=exc.message)
+        return _detail_page(request, vm, error=exc.message, action=action)
     messages.info(request, f"{doing} VM {vm.name}…")
     if action == "expunge":  # once expunged, the VM's page is gone
         return redirect("instances")

@@ -31,7 +31,7 @@ from .capacity import capacities_by
 from .choices import AlertType, CapacityType
 from .commands_network import ensure_guest_networks
 from .forms import AlertSelectionForm
-from .models import Alert, GuestNetwork, Nic, VlanIpRange
+from .models import Alert, GuestNetwork, Host, Nic, VlanIpRange
 from .responses_network import first_ranges
 
 NETWORK_COLUMNS = (Column("name", "Name", ("name",)), Column("zone", "Zone", ("zone__name",)),
@@ -95,10 +95,18 @@ def network_detail(request, uuid):
         ranges = list(VlanIpRange.objects.visible_to(caller).filter(zone=network.zone).select_related("pod")
                       .annotate(num_addresses=Count("addresses"), num_allocated=Count("addresses__allocated"))
                       .order_by("pod__name", "start_ip", "id"))
+    uplink, dhcp_servers = "", []
+    if root:
+        from . import networks
+
+        uplink = networks.uplink(network.zone)
+        dhcp_servers = list(Host.objects.filter(zone=network.zone, guest_address__isnull=False)
+                            .select_related("guest_address", "pod").order_by("name", "id"))
     nics = list(Nic.objects.filter(network=network, virtual_machine__in=visible_vms(caller))
                 .select_related("virtual_machine", "address").order_by("address__address", "id")[:50])
     return render(request, "compute/network_detail.html", {
-        "network": network, "ranges": ranges, "nics": nics, "is_root": root})
+        "network": network, "ranges": ranges, "nics": nics, "is_root": root, "uplink": uplink,
+        "dhcp_servers": dhcp_servers})
 
 
 # -- alerts ---------------------------------------------------------------------------------------

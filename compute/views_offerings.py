@@ -22,7 +22,7 @@ from accounts.models import Domain
 from portal.api.listing import keyword_filter
 from portal.errors import ApiError
 from portal.models import Event
-from portal.ui import Column, chips, search_query, sort
+from portal.ui import Column, Filter, filter_rows, search_query, sort
 from portal.views import admin_required, is_admin, paginate
 
 from . import offerings
@@ -131,19 +131,18 @@ def offering_list(request, kind: str):
     admin = is_admin(caller)
     query = search_query(request)
     rows = keyword_filter(_visible(caller, kind), query, "name", "display_text")
-    show = request.GET.get("show", "")
-    filters = [(key, label) for key, (label, _, admin_only) in FILTERS.items() if admin or not admin_only]
-    if show:
-        if show not in dict(filters):
-            raise Http404("No such filter")
-        rows = rows.filter(pk__in=kind.model.objects.filter(FILTERS[show][1]).values("pk"))
+    show = Filter("show", f"Filter {kind.title.lower()}", tuple(
+        (key, label, Q(pk__in=kind.model.objects.filter(condition).values("pk")))
+        for key, (label, condition, admin_only) in FILTERS.items() if admin or not admin_only))
+    filtered = filter_rows(request, rows, (show,))
+    rows = filtered.rows
     rows, headers = sort(request, rows.prefetch_related("domains"), kind.columns, "order")
     page = paginate(request, rows)
     for offering in page.object_list:
         describe(offering)
     return render(request, "compute/offering_list.html", {
-        "kind": kind, "page": page, "headers": headers, "query": query, "show": show,
-        "chips": chips(request, "show", filters, f"Filter {kind.title.lower()}"),
+        "kind": kind, "page": page, "headers": headers, "query": query, "show": filtered.active,
+        "filter_chips": filtered.chips, "ignored": filtered.ignored,
         "may_create": admin, "other": KINDS["disk" if kind.key == "service" else "service"],
     })
 

@@ -216,3 +216,26 @@ class UpdateConfiguration(Command):
         scope, scope_uuid = params["_scope"]
         return services.update_configuration(self.caller, params["name"], params.get("value"), scope=scope,
                                              scope_uuid=scope_uuid)
+
+
+class ResetConfigurationParams(ScopeParams):
+    name = P.String(required=True, help_text="the name of the configuration")
+
+    def validate(self, attrs):
+        attrs["_scope"] = self.scope(attrs)
+        return attrs
+
+
+@register
+class ResetConfiguration(Command):
+    name = "resetConfiguration"
+    description = "Resets a configuration. The configuration will be set to default value for global setting, " \
+                  "and removed from account_details or domain_details for Account/Domain settings"
+    Params = ResetConfigurationParams
+    response = ConfigurationResponse
+    roles = ADMIN_ONLY
+    event = "CONFIGURATION.VALUE.EDIT"
+
+    def execute(self, params):
+        scope, scope_uuid = params["_scope"]
+        return services.reset_configuration(self.caller, params["name"], scope=scope, scope_uuid=scope_uuid)

@@ -124,6 +124,22 @@ def set_value(name: str, raw: str, *, scope: str = "global", scope_uuid: str = "
     return value
 
 
+def unset_value(name: str, *, scope: str = "global", scope_uuid: str = "") -> bool:
+    """Forget the value set for `scope` (the scope then inherits the global value, the global the
+    default); False when none was set."""
+    from .models import ConfigurationValue
+
+    deleted, _ = ConfigurationValue.objects.filter(name=name, scope=scope, scope_uuid=str(scope_uuid or "")).delete()
+    invalidate_on_commit(_ROWS)
+    return bool(deleted)
+
+
+def values_set_at(scope: str, scope_uuid: str) -> dict[str, str]:
+    """The settings given a value of their own at this scope object: name -> value as stored."""
+    return {name: value for (name, row_scope, row_uuid), value in _ROWS.get().items()
+            if (row_scope, row_uuid) == (scope, str(scope_uuid))}
+
+
 # The framework's own settings (CloudStack's names where CloudStack has the setting).
 define(Setting("default.page.size", "Advanced", "Integer", 500,
                "Default and largest page size of API list calls.", minimum=1, maximum=5000))

@@ -73,7 +73,7 @@ def list_configurations(*, category: str | None = None, name: str | None = None,
     return rows
 
 
-def update_configuration(caller, name: str, value: str | None, *, scope: str = "global", scope_uuid: str = "") -> dict[str, Any]:
+def _settable(caller, name: str, scope: str) -> config.Setting:
     if not caller.account.is_root_admin:
         raise PermissionDenied("Only a root admin may change global settings")
     setting = config.REGISTRY.get(name)
@@ -81,6 +81,11 @@ def update_configuration(caller, name: str, value: str | None, *, scope: str = "
         raise InvalidParameterValue(f"Configuration {name} does not exist; listConfigurations shows the names")
     if scope not in setting.scopes:
         raise InvalidParameterValue(f"Configuration {name} can be set {' or '.join(setting.scopes)}, not per {scope}")
+    return setting
+
+
+def update_configuration(caller, name: str, value: str | None, *, scope: str = "global", scope_uuid: str = "") -> dict[str, Any]:
+    setting = _settable(caller, name, scope)
     if value is None:
         raise ParamError("Unable to execute API command updateconfiguration due to missing parameter value")
     with transaction.atomic():
@@ -92,3 +97,16 @@ def update_configuration(caller, name: str, value: str | None, *, scope: str = "
         events.record(caller, "CONFIGURATION.VALUE.EDIT", f"Setting {name} set to {setting.render(typed)} {where}",
                       resource_type="Configuration")
     return _row(setting, typed, scope, scope_uuid)
+
+
+def reset_configuration(caller, name: str, *, scope: str = "global", scope_uuid: str = "") -> dict[str, Any]:
+    """resetConfiguration: the scope's own value is forgotten; it inherits the global value again
+    (the global value: the default)."""
+    setting = _settable(caller, name, scope)
+    with transaction.atomic():
+        had = config.unset_value(name, scope=scope, scope_uuid=scope_uuid)
+        where = "globally" if scope == "global" else f"for {scope} {scope_uuid}"
+        inherits = "its default" if scope == "global" else "the global value"
+        events.record(caller, "CONFIGURATION.VALUE.EDIT", f"Setting {name} reset {where} to {inherits}"
+                      + ("" if had else " (it had no value of its own)"), resource_type="Configuration")
+    return _row(setting, config.get_value(name, scope=scope, scope_uuid=scope_uuid), scope, scope_uuid)

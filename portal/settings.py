@@ -134,8 +134,12 @@ STATIC_ROOT = VAR_DIR / "staticroot"
 # started without collectstatic (tests, e2e) serves them too.
 WHITENOISE_USE_FINDERS = True
 NUBO_ASSETS_DIR = BASE_DIR / "node_modules"  # pinned front-end packages (npm ci)
-if NUBO_ASSETS_DIR.exists():
-    STATICFILES_DIRS.append(("vendor", NUBO_ASSETS_DIR))
+# The packages pages use, served under /static/vendor/<package>/; the others (axe-core, which only
+# the browser tests inject) are never served.
+NUBO_SERVED_ASSETS = ("@novnc/novnc", "@picocss/pico", "htmx.org")
+for _package in NUBO_SERVED_ASSETS:
+    if (NUBO_ASSETS_DIR / _package).exists():
+        STATICFILES_DIRS.append((f"vendor/{_package}", NUBO_ASSETS_DIR / _package))
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 RQ_QUEUES = {

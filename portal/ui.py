@@ -183,6 +183,23 @@ class Filtered:
     active: bool  # a filter other than the defaults narrows the rows
 
 
+def ignored_sentence(param: str, value: str) -> str:
+    """What a list page says above its table about a ?<param>= value it ignored."""
+    return f"“{value}” is not a value of {param}: ignored."
+
+
+def choose(request: HttpRequest, param: str, allowed: Iterable[str], default: str = "") -> tuple[str, list[str]]:
+    """(value, sentences of ignored values) of ?<param>= for a list filtered by other means than
+    a queryset condition (e.g. a list of dicts, or tabs a service function interprets): an unknown
+    value is ignored (the default is used) and named, never an error."""
+    value = query_value(request, param)
+    if not value:
+        return default, []
+    if value in allowed:
+        return value, []
+    return default, [ignored_sentence(param, value)]
+
+
 def filter_rows(request: HttpRequest, rows: QuerySet, filters: Iterable[Filter]) -> Filtered:
     """`rows` narrowed by each filter's value in the query string, with the chip groups to show."""
     groups, ignored, active = [], [], False
@@ -190,7 +207,7 @@ def filter_rows(request: HttpRequest, rows: QuerySet, filters: Iterable[Filter])
         value = query_value(request, flt.param)
         condition = flt.condition(value)
         if condition is None:
-            ignored.append(f"“{value}” is not a value of {flt.param}: ignored.")
+            ignored.append(ignored_sentence(flt.param, value))
             value, condition = "", flt.default
         active = active or bool(value)
         rows = rows.filter(condition)

@@ -253,6 +253,21 @@ libvirt_write_qemu_conf() {
     return 0
 }
 
+# libvirt_install_hook: Nubo's network hook (scripts/libvirt-network-hook: puts the zone's guest
+# uplink into a shared-segment bridge) as /etc/libvirt/hooks/network.d/nubo; true when it changed
+# (libvirtd reads its hooks when it starts).
+NETWORK_HOOK=/etc/libvirt/hooks/network.d/nubo
+libvirt_install_hook() {
+    local source
+    source=scripts/libvirt-network-hook  # the script cds to the checkout first
+    [ -f "$NETWORK_HOOK" ] && cmp -s "$source" "$NETWORK_HOOK" && return 1
+    say "Installing Nubo's libvirt network hook as $NETWORK_HOOK"
+    mkdir -p "$(dirname "$NETWORK_HOOK")"
+    install -m 0755 "$source" "$NETWORK_HOOK.nubo-new"
+    mv "$NETWORK_HOOK.nubo-new" "$NETWORK_HOOK"
+    return 0
+}
+
 start_libvirtd() {
     if ! is_root; then
         libvirt_answers && return 0
@@ -266,10 +281,11 @@ start_libvirtd() {
     libvirt_ensure_accounts
     local conf_changed=0 pid
     libvirt_write_qemu_conf && conf_changed=1
+    libvirt_install_hook && conf_changed=1
 
     pid="$(daemon_pid libvirtd)"
     if [ -n "$pid" ] && ((conf_changed)); then
-        say "Restarting libvirtd (pid $pid) to apply $QEMU_CONF"
+        say "Restarting libvirtd (pid $pid) to apply $QEMU_CONF and $NETWORK_HOOK"
         kill -TERM "$pid"
         wait_until 15 pid_gone "$pid" ||
             die "libvirtd (pid $pid) did not exit within 15 s after SIGTERM; stop it, then run this again"
@@ -289,7 +305,7 @@ start_libvirtd() {
     if [ -z "$pid" ]; then
         if pgrep -x libvirtd >/dev/null; then
             # A libvirtd without our pid file (started by someone else): leave it, but say so.
-            say "A libvirtd without /run/libvirtd.pid is running; using it as it is$( ((conf_changed)) && printf "%s" " (restart it to apply $QEMU_CONF)")"
+            say "A libvirtd without /run/libvirtd.pid is running; using it as it is$( ((conf_changed)) && printf "%s" " (restart it to apply $QEMU_CONF and $NETWORK_HOOK)")"
         else
             say "Starting libvirtd (log: /var/log/libvirt/libvirtd.log)"
             LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/libvirtd.log" libvirtd -d ||

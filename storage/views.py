@@ -28,7 +28,7 @@ from compute.views import format_bytes
 from portal import jobs
 from portal.errors import ApiError
 from portal.models import AsyncJob, JobStatus
-from portal.ui import Column, columns_for, search_query, sort, sort_param
+from portal.ui import Column, choose, columns_for, search_query, sort, sort_param
 from portal.views import is_admin, paginate
 
 from .forms import CopyForm, EditForm, RegisterForm, ShareForm, VisibilityForm, registrable_zones
@@ -139,9 +139,7 @@ def _list_context(request, kind: Kind) -> dict[str, Any]:
     columns = _columns(kind, show_owner)
     tabs = _tabs(caller)
     keys = [key for key, _ in tabs]
-    current = request.GET.get("filter") or ("all" if "all" in keys else keys[0])
-    if current not in keys:
-        raise Http404("No such filter")
+    current, ignored = choose(request, "filter", keys, "all" if "all" in keys else keys[0])
     query = search_query(request)
     rows = images.list_rows(caller, is_iso=kind.is_iso, filter=current, params={"keyword": query} if query else {})
     # the size shown: the zone's copy's, else the template's
@@ -155,8 +153,11 @@ def _list_context(request, kind: Kind) -> dict[str, Any]:
              **({"page": request.GET["page"]} if request.GET.get("page") else {})}
     return {
         "kind": kind, "page": page, "query": query, "current": current, "headers": headers,
-        "tabs": [{"key": key, "label": label, "url": kind.url("") + "?" + urlencode({"filter": key}),
+        # a tab keeps the search and the order (and goes back to page 1)
+        "tabs": [{"key": key, "label": label, "url": kind.url("") + "?" + urlencode(
+                      {"filter": key, **({"q": query} if query else {}), **({"sort": order} if order else {})}),
                   "current": key == current} for key, label in tabs],
+        "ignored": ignored,
         "show_owner": show_owner,
         "live": any(row.live for row in page.object_list),
         "rows_url": kind.url("-rows") + "?" + urlencode(state),

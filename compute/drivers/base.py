@@ -153,21 +153,31 @@ class DhcpHost:
 @dataclass(frozen=True)
 class NetworkSpec:
     """A guest network on a host: a bridge carrying the host's address in the guest subnet, and a
-    DHCP server (libvirt's dnsmasq) answering only the listed MACs: no dynamic range, so a host
-    never hands out an address Nubo did not allocate. `nat` forwards to the outside through the
-    host; `isolated` reaches the host only."""
+    DHCP server (libvirt's dnsmasq) answering only the listed MACs: no dynamic range, and packets
+    from any other MAC are ignored (not even refused), so a host never hands out an address Nubo
+    did not allocate nor disturbs another host's guests. `nat` forwards to the outside through the
+    host; `isolated` reaches the host only; `open` is one host's port on a layer-2 segment shared
+    by the zone's hosts: the bridge gets `uplink` (a host interface) enslaved by Nubo's libvirt
+    network hook (scripts/libvirt-network-hook), and DHCP names `router` (the segment's own
+    router, the pod's gateway) instead of the host."""
 
     name: str
     bridge: str  # at most 15 characters (a Linux interface name)
-    address: str  # the host's address on the bridge (the guests' gateway)
+    address: str  # the host's address on the bridge (nat/isolated: the guests' gateway)
     netmask: str
-    mode: Literal["nat", "isolated"] = "nat"
+    mode: Literal["nat", "isolated", "open"] = "nat"
     hosts: tuple[DhcpHost, ...] = ()
     domain: str = ""  # DNS domain for the guests' names
+    uplink: str = ""  # open: the host interface joining the bridge to the shared segment
+    router: str = ""  # open: the gateway DHCP gives the guests
 
     def __post_init__(self) -> None:
         if not self.bridge or len(self.bridge) > 15:
             raise ValueError(f"bridge name {self.bridge!r} must have 1 to 15 characters")
+        if (self.mode == "open") != bool(self.uplink and self.router):
+            raise ValueError("an open network needs an uplink and a router, and only an open one has them")
+        if self.uplink and (len(self.uplink) > 15 or not all(c.isalnum() or c in "._-@" for c in self.uplink)):
+            raise ValueError(f"uplink {self.uplink!r} is not a network interface name")
 
 
 @dataclass(frozen=True)
@@ -176,6 +186,19 @@ class NetworkInfo:
     bridge: str
     active: bool
     hosts: tuple[DhcpHost, ...]
+    mode: str = "nat"
+    address: str = ""
+    netmask: str = ""
+    uplink: str = ""
+    router: str = ""
+    domain: str = ""
+    ignores_unknown: bool = False  # dnsmasq ignores MACs without an entry (networks made before: False)
+
+    def matches(self, spec: NetworkSpec) -> bool:
+        """Whether this network is `spec`'s (DHCP entries aside: they are kept up to date in place)."""
+        return (self.bridge, self.mode, self.address, self.netmask, self.uplink, self.router, self.domain,
+                self.ignores_unknown) == (spec.bridge, spec.mode, spec.address, spec.netmask, spec.uplink,
+                                          spec.router, spec.domain, True)
 
 
 # --- domains (the instances issue builds on these) ----------------------------------------------

@@ -302,14 +302,27 @@ def dhcp_host_xml(host: DhcpHost) -> str:
     return ET.tostring(ET.Element("host", attrs), encoding="unicode")
 
 
+DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
+NUBO_NETWORK_NS = "https://nubo.dev/xmlns/network/1"  # read by scripts/libvirt-network-hook
+IGNORE_UNKNOWN = "dhcp-ignore=tag:!known"  # silence, not a refusal, for MACs without an entry
+ET.register_namespace("dnsmasq", DNSMASQ_NS)
+ET.register_namespace("nubo", NUBO_NETWORK_NS)
+
+
 def network_xml(spec: NetworkSpec) -> str:
     """<network> with a bridge, the host's address, and DHCP for the listed hosts only (no range:
-    libvirt then runs dnsmasq with a static-only range)."""
+    libvirt then runs dnsmasq with a static-only range; dnsmasq ignores every other MAC, where
+    libvirt's dhcp-authoritative would otherwise refuse a guest renewing another host's lease)."""
     net = ET.Element("network")
     _sub(net, "name", spec.name)
+    if spec.uplink:
+        metadata = _sub(net, "metadata")
+        _sub(metadata, f"{{{NUBO_NETWORK_NS}}}uplink", dev=spec.uplink)
     if spec.mode == "nat":
         forward = _sub(net, "forward", mode="nat")
         _sub(forward, "nat")
+    elif spec.mode == "open":
+        _sub(net, "forward", mode="open")
     _sub(net, "bridge", name=spec.bridge, stp="on", delay="0")
     if spec.domain:
         _sub(net, "domain", name=spec.domain, localOnly="yes")
@@ -317,13 +330,39 @@ def network_xml(spec: NetworkSpec) -> str:
     dhcp = _sub(ip, "dhcp")
     for host in spec.hosts:
         dhcp.append(ET.fromstring(dhcp_host_xml(host)))
+    options = _sub(net, f"{{{DNSMASQ_NS}}}options")
+    if spec.router:
+        _sub(options, f"{{{DNSMASQ_NS}}}option", value=f"dhcp-option=option:router,{spec.router}")
+    _sub(options, f"{{{DNSMASQ_NS}}}option", value=IGNORE_UNKNOWN)
     return ET.tostring(net, encoding="unicode")
+
+
+def domain_networks(xml: str) -> set[str]:
+    """The libvirt networks a domain's NICs are plugged into."""
+    return {source.get("network", "") for source in ET.fromstring(xml).findall("devices/interface/source")} - {""}
+
+
+def bridge_ports(xml: str) -> set[str]:
+    """The interfaces enslaved to a bridge, from its <interface type='bridge'> (libvirt's udev backend)."""
+    return {port.get("name", "") for port in ET.fromstring(xml).findall("bridge/interface")} - {""}
 
 
 def network_info_from_xml(xml: str, active: bool) -> NetworkInfo:
     root = ET.fromstring(xml)
     bridge = root.find("bridge")
+    forward = root.find("forward")
+    ip = root.find("ip")
     hosts = tuple(DhcpHost(mac=h.get("mac", "").lower(), ip=h.get("ip", ""), name=h.get("name", ""))
                   for h in root.findall("ip/dhcp/host"))
+    uplink = root.find(f"metadata/{{{NUBO_NETWORK_NS}}}uplink")
+    options = [o.get("value", "") for o in root.findall(f"{{{DNSMASQ_NS}}}options/{{{DNSMASQ_NS}}}option")]
+    router = next((o.rpartition(",")[2] for o in options if o.startswith("dhcp-option=option:router,")), "")
+    domain = root.find("domain")
     return NetworkInfo(name=root.findtext("name", ""), bridge=bridge.get("name", "") if bridge is not None else "",
-                       active=active, hosts=hosts)
+                       active=active, hosts=hosts,
+                       mode=forward.get("mode", "nat") if forward is not None else "isolated",
+                       address=ip.get("address", "") if ip is not None else "",
+                       netmask=ip.get("netmask", "") if ip is not None else "",
+                       uplink=uplink.get("dev", "") if uplink is not None else "", router=router,
+                       domain=domain.get("name", "") if domain is not None else "",
+                       ignores_unknown=IGNORE_UNKNOWN in options)

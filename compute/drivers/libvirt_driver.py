@@ -45,9 +45,11 @@ from compute.drivers.base import (
     VolumeInfo,
 )
 from compute.drivers.domain_xml import (
+    bridge_ports,
     console_from_xml,
     dhcp_host_xml,
     dimm_xml,
+    domain_networks,
     domain_xml,
     network_info_from_xml,
     network_xml,
@@ -847,6 +849,19 @@ class LibvirtDriver(HypervisorDriver):
     def ensure_network(self, spec: NetworkSpec) -> NetworkInfo:
         with self._errors(f"set up guest network {spec.name}"):
             network = self._network(spec.name)
+            if network is not None and not self.is_simulator and \
+                    not network_info_from_xml(network.XMLDesc(0), True).matches(spec):
+                # The zone's networking changed (its uplink, this host's address) or the network
+                # predates what Nubo sets now: redefine it while no running guest uses it. (All
+                # Simulator hosts of a process share one test:///default: the first definition stays.)
+                users = self._domains_on_network(spec.name)
+                if users:
+                    raise DriverError(f"Guest network {spec.name} on {self.uri} is set up differently from what its "
+                                      f"zone now asks; stop its VMs ({', '.join(users)}) so Nubo can redefine it")
+                if network.isActive():
+                    network.destroy()
+                network.undefine()
+                network = None
             if network is None:
                 network = self.conn.networkDefineXML(network_xml(spec))
                 try:
@@ -862,7 +877,25 @@ class LibvirtDriver(HypervisorDriver):
                 for host in spec.hosts:
                     if host.mac.lower() not in known:
                         self._update_hosts(network, libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, dhcp_host_xml(host))
+            if spec.uplink and not self.is_simulator:
+                self._check_uplink(spec)
             return network_info_from_xml(network.XMLDesc(0), bool(network.isActive()))
+
+    def _domains_on_network(self, name: str) -> list[str]:
+        users = []
+        for domain in self.conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+            if name in domain_networks(domain.XMLDesc(0)):
+                users.append(domain.name())
+        return sorted(users)
+
+    def _check_uplink(self, spec: NetworkSpec) -> None:
+        """The host's libvirt network hook enslaves the uplink when the network starts; without the
+        hook the guests would be cut off from the zone's other hosts, silently: say so instead."""
+        if spec.uplink not in bridge_ports(self.conn.interfaceLookupByName(spec.bridge).XMLDesc(0)):
+            raise DriverError(f"Guest network {spec.name} on {self.uri}: interface {spec.uplink} is not a port of "
+                              f"bridge {spec.bridge}, so its guests could not reach the zone's other hosts. Install "
+                              f"Nubo's network hook on that host (scripts/libvirt-network-hook as "
+                              f"/etc/libvirt/hooks/network.d/nubo) and restart libvirtd; see docs/networking.md")
 
     def _require_network(self, name: str, action: str) -> libvirt.virNetwork:
         network = self._network(name)

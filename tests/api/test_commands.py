@@ -117,6 +117,8 @@ CASES: dict[str, Case] = {
     "updateConfiguration": Case(ROOT_ONLY, lambda w, s: {"name": "default.ui.page.size", "value": "25"},
                                 "configuration", bad={"value": "many"}, foreign=None,
                                 why_no_foreign="root admin only"),
+    "resetConfiguration": Case(ROOT_ONLY, lambda w, s: {"name": "default.ui.page.size"}, "configuration",
+                               bad={"name": "no.such.setting"}, foreign=None, why_no_foreign="root admin only"),
     # -- storage (global catalogue)
     "listOsTypes": Case(ALL, lambda w, s: {}, "ostype", bad={"oscategoryid": "nope"}, foreign=None,
                         why_no_foreign="the OS catalogue is global"),

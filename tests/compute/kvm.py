@@ -23,15 +23,18 @@ from tests.factories import admin_user
 QEMU = "qemu:///system"
 
 
-def make_kvm_zone(tmp_path: Path) -> SimpleNamespace:
-    try:
-        with get_driver(QEMU) as driver:
-            driver.ping()
-    except DriverError as exc:
-        pytest.fail(f"{exc.message}\nThese tests need libvirtd: `make test` starts it.", pytrace=False)
+def make_kvm_zone(tmp_path: Path, urls: tuple[str, ...] = (QEMU,), third: int | None = None) -> SimpleNamespace:
+    """`urls`: the zone's hosts (one cluster, one primary pool they share); the pod's guest subnet
+    is 10.<third>.3.0/24 (random when not given)."""
+    for url in urls:
+        try:
+            with get_driver(url) as driver:
+                driver.ping()
+        except DriverError as exc:
+            pytest.fail(f"{exc.message}\nThese tests need libvirtd: `make test` starts it.", pytrace=False)
     built = builtin.build(settings.VAR_DIR / "images", cache_dir=settings.VAR_DIR / "cache" / "images")
     admin = admin_user()
-    third = 200 + secrets.randbelow(50)
+    third = third or 200 + secrets.randbelow(50)
     zone = compute_services.create_zone(admin, name="kz", dns1="8.8.8.8", internal_dns1="10.0.0.1")
     Zone.objects.filter(pk=zone.pk).update(allocation_state="Enabled")
     zone.refresh_from_db()
@@ -39,7 +42,7 @@ def make_kvm_zone(tmp_path: Path) -> SimpleNamespace:
     compute_services.create_vlan_ip_range(admin, pod=pod, gateway=f"10.{third}.3.1", netmask="255.255.255.0",
                                           start_ip=f"10.{third}.3.100", end_ip=f"10.{third}.3.109")
     cluster = compute_services.add_cluster(admin, zone=zone, pod=pod, name="kc", hypervisor="KVM")
-    host = compute_services.add_host(admin, zone=zone, pod=pod, cluster=cluster, url=QEMU)
+    hosts = [compute_services.add_host(admin, zone=zone, pod=pod, cluster=cluster, url=url) for url in urls]
     pool = storage_services.create_storage_pool(admin, zone=zone, pod=pod, cluster=cluster, name="kpool",
                                                 url=f"file://{tmp_path}/primary")
     storage_services.add_image_store(admin, zone=zone, name="ks", url=f"file://{tmp_path}/secondary")
@@ -55,8 +58,8 @@ def make_kvm_zone(tmp_path: Path) -> SimpleNamespace:
     offering = ServiceOffering.objects.create(name="Tiny", display_text="tiny", cpu_number=1, cpu_speed=500,
                                               memory=builtin.MIN_MEMORY_MIB)
     disk_offering = offerings.create_disk_offering(admin, name="Small disk", display_text="1 GiB", disk_size=1)
-    return SimpleNamespace(admin=admin, zone=zone, pod=pod, host=host, pool=pool, template=row.template,
-                           iso=iso.template, offering=offering, disk_offering=disk_offering, built=built,
+    return SimpleNamespace(admin=admin, zone=zone, pod=pod, host=hosts[0], hosts=hosts, pool=pool,
+                           template=row.template, iso=iso.template, offering=offering, disk_offering=disk_offering, built=built,
                            tmp_path=tmp_path)
 
 
@@ -86,12 +89,14 @@ def remove_network_and_pools(driver, *, network: str | None, under: str, warn=No
 
 
 def remove_kvm_zone(kvm: SimpleNamespace) -> None:
-    """What a test left on the host (rows roll back or are flushed, libvirt does not forget)."""
-    with get_driver(QEMU) as driver:
-        for vm in VirtualMachine.objects.filter(zone=kvm.zone):
-            try:
-                driver.stop_domain(vm.instance_name, force=True)
-                driver.undefine_domain(vm.instance_name)
-            except DriverError:
-                pass
-        remove_network_and_pools(driver, network=networks.pod_network_spec(kvm.pod).name, under=str(kvm.tmp_path))
+    """What a test left on the hosts (rows roll back or are flushed, libvirt does not forget)."""
+    for url in [host.url for host in kvm.hosts]:
+        with get_driver(url) as driver:
+            for vm in VirtualMachine.objects.filter(zone=kvm.zone):
+                try:
+                    driver.stop_domain(vm.instance_name, force=True)
+                    driver.undefine_domain(vm.instance_name)
+                except DriverError:
+                    pass
+            driver.delete_network(networks.shared_network_name(kvm.zone))
+            remove_network_and_pools(driver, network=networks.pod_network_spec(kvm.pod).name, under=str(kvm.tmp_path))

@@ -11,7 +11,7 @@ from portal.doctor import OK, REGISTRY, WARN
 def test_doctor_finds_the_compute_checks() -> None:
     autodiscover_modules("doctor")
     names = [c.name for c in REGISTRY]
-    for name in ("libvirt", "kvm", "dev-kvm", "hostname", "storage-path", "console-port"):
+    for name in ("libvirt", "kvm", "dev-kvm", "hostname", "storage-path", "console-port", "network-hook"):
         assert name in names
     assert dict((c.name, c.requires) for c in REGISTRY)["kvm"] == ("libvirt",)
 
@@ -64,3 +64,15 @@ def test_console_port_check_names_who_holds_the_port(settings) -> None:
         held = doctor.console_port_free()
     assert held.status == WARN and f"127.0.0.1:{port} is in use by pid {os.getpid()}" in held.detail
     assert held.fix == f"stop that process, or run Nubo elsewhere: NUBO_CONSOLE_BIND=127.0.0.1:{port + 1} make run"
+
+
+def test_network_hook_check(monkeypatch, tmp_path) -> None:
+    from compute import doctor
+
+    installed = doctor.network_hook_installed()  # make test installs it (scripts/services.sh start-libvirtd)
+    assert installed.status == OK, installed
+    monkeypatch.setattr(doctor, "NETWORK_HOOK", tmp_path / "nubo")
+    missing = doctor.network_hook_installed()
+    assert missing.status == WARN and "is missing" in missing.detail and "services.sh start-libvirtd" in missing.fix
+    (tmp_path / "nubo").write_text("#!/bin/sh\nexit 0\n")
+    assert "differs" in doctor.network_hook_installed().detail

@@ -147,3 +147,35 @@ def test_a_dimm_and_what_plugging_it_leaves() -> None:
                         .replace('<memory unit="MiB">128</memory>', '<memory unit="KiB">131072</memory>'), 256)
     size = size_from_xml(plugged)
     assert (size.memory_mib, size.dimms, size.max_memory_mib) == (384, 1, 1024)
+
+
+def test_guest_network_xml_for_a_host_on_a_shared_segment() -> None:
+    from compute.drivers import DhcpHost, NetworkSpec
+    from compute.drivers.domain_xml import DNSMASQ_NS, NUBO_NETWORK_NS, network_info_from_xml, network_xml
+
+    spec = NetworkSpec(name="nubo-zone-1", bridge="nuboz1", address="10.1.0.5", netmask="255.255.255.0", mode="open",
+                       uplink="eth1", router="10.1.0.1", hosts=(DhcpHost("1E:00:00:00:00:01", "10.1.0.30", "a"),))
+    root = ET.fromstring(network_xml(spec))
+    assert root.find("forward").get("mode") == "open"
+    assert root.find(f"metadata/{{{NUBO_NETWORK_NS}}}uplink").get("dev") == "eth1"  # what the hook reads
+    options = [o.get("value") for o in root.iter(f"{{{DNSMASQ_NS}}}option")]
+    assert options == ["dhcp-option=option:router,10.1.0.1", "dhcp-ignore=tag:!known"]
+    assert [h.get("mac") for h in root.findall("ip/dhcp/host")] == ["1e:00:00:00:00:01"]
+    assert root.find("ip/dhcp/range") is None  # static entries only
+    info = network_info_from_xml(network_xml(spec), True)
+    assert info.matches(spec)
+    assert not info.matches(NetworkSpec(**{**spec.__dict__, "address": "10.1.0.6"}))
+    # a private (NAT) network ignores strangers too, and names no router of its own
+    nat = network_info_from_xml(network_xml(NetworkSpec(name="p", bridge="nubop1", address="10.1.0.1",
+                                                        netmask="255.255.255.0")), True)
+    assert (nat.mode, nat.router, nat.uplink, nat.ignores_unknown) == ("nat", "", "", True)
+
+
+@pytest.mark.parametrize("fields", [dict(mode="open"), dict(mode="open", uplink="eth1"),
+                                    dict(uplink="eth1", router="10.1.0.1"),
+                                    dict(mode="open", uplink="eth1; reboot", router="10.1.0.1")])
+def test_an_open_network_needs_a_plain_uplink_and_a_router(fields) -> None:
+    from compute.drivers import NetworkSpec
+
+    with pytest.raises(ValueError):
+        NetworkSpec(name="n", bridge="nuboz1", address="10.1.0.5", netmask="255.255.255.0", **fields)

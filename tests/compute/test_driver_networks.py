@@ -7,11 +7,13 @@ from __future__ import annotations
 import secrets
 import subprocess
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from compute.drivers import DhcpHost, DiskSpec, DriverError, NetworkSpec, NicSpec, get_driver
+from compute.drivers import DhcpHost, DiskSpec, DomainSpec, DriverError, NetworkSpec, NicSpec, get_driver
+from compute.drivers.domain_xml import network_xml
 
 SIMULATOR, QEMU = "test:///default", "qemu:///system"
 URIS = [pytest.param(SIMULATOR, id="simulator"), pytest.param(QEMU, id="qemu")]
@@ -88,6 +90,31 @@ def test_updating_a_missing_network_says_so(driver_for, uri):
     driver = driver_for(uri)
     with pytest.raises(DriverError, match="nubo-test-missing is not defined"):
         driver.add_dhcp_host("nubo-test-missing", DhcpHost(mac="52:54:00:00:00:09", ip="10.9.9.9"))
+
+
+def test_a_network_set_up_differently_is_redefined_unless_a_running_guest_uses_it(driver_for, network_spec):
+    """A zone's networking changed (this host's address, its uplink) or a network made before
+    Nubo ignored strangers: the next start redefines it, if no running guest is plugged in."""
+    driver = driver_for(QEMU)
+    old = network_xml(network_spec).replace('<dnsmasq:option value="dhcp-ignore=tag:!known" />', "")
+    driver.conn.networkDefineXML(old).create()
+    assert not driver.network_info(network_spec.name).ignores_unknown
+    assert driver.ensure_network(network_spec).ignores_unknown
+    moved = replace(network_spec, address=network_spec.address.rsplit(".", 1)[0] + ".2")
+    assert driver.ensure_network(moved).address == moved.address
+    assert "dhcp-ignore=tag:!known" in Path(f"/var/lib/libvirt/dnsmasq/{network_spec.name}.conf").read_text()
+    guest = f"nubo-test-{secrets.token_hex(3)}"
+    driver.define_domain(DomainSpec(name=guest, uuid=str(uuid.uuid4()), vcpus=1, memory_mib=32, vnc=False,
+                                    nics=(NicSpec(mac="52:54:00:aa:00:09", network=network_spec.name),)))
+    try:
+        driver.start_domain(guest)
+        with pytest.raises(DriverError, match=f"stop its VMs \\({guest}\\) so Nubo can redefine it"):
+            driver.ensure_network(network_spec)
+        assert driver.network_info(network_spec.name).address == moved.address  # left as it was
+    finally:
+        driver.stop_domain(guest, force=True)
+        driver.undefine_domain(guest)
+    assert driver.ensure_network(network_spec).address == network_spec.address
 
 
 def test_bad_bridge_names_are_refused():

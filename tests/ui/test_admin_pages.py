@@ -91,7 +91,7 @@ def test_domain_list_is_in_tree_order_with_levels(admin_ui, cloud):
     make_domain("zeta", parent=a)
     make_domain("alpha-2")
     body = text(admin_ui.get("/client/domains"))
-    names = re.findall(r'class="nubo-tree-name" style="--level: (\d)">([^<]+)<', body)
+    names = re.findall(r'class="nubo-tree-name" style="--level: (\d)"><a href="[^"]+">([^<]+)<', body)
     assert names == [("0", "ROOT"), ("1", "alpha"), ("2", "zeta"), ("1", "alpha-2"), ("1", "beta")]
     assert 'aria-label="Delete domain ROOT"' not in body and 'aria-label="Delete domain ROOT/alpha"' in body
 
@@ -100,7 +100,7 @@ def test_domain_admin_sees_its_subtree_only(domain_admin_ui, domain_admin):
     make_domain("team", parent=domain_admin.domain)
     make_domain("other")
     body = text(domain_admin_ui.get("/client/domains"))
-    names = re.findall(r'class="nubo-tree-name" style="--level: \d">([^<]+)<', body)
+    names = re.findall(r'class="nubo-tree-name" style="--level: \d"><a href="[^"]+">([^<]+)<', body)
     assert names == ["corp", "team"]
     assert 'aria-label="Delete domain ROOT/corp"' not in body  # its own domain
 

@@ -135,6 +135,17 @@ def test_scale_up_a_running_vm_with_room_to_grow(sim, tenant_a, capture):
         assert "Only scaling up the vm is supported" in page_text(client.get(url(vm)))
         vm.refresh_from_db()
         assert vm.service_offering_id == big.pk
+        # a customized offering is offered with its sizes, the VM's by default
+        flex = ServiceOffering.objects.create(name="Flex", display_text="flex", customized=True)
+        body = text(client.get(url(vm)))
+        assert f'value="{flex.uuid}" data-custom="true"' in body and 'name="details[0].memory" value="256"' in body
+        response = posted(client, capture, url(vm, "change-offering"), {
+            "serviceofferingid": str(flex.uuid), "details[0].cpuNumber": "2", "details[0].cpuSpeed": "500",
+            "details[0].memory": "384"})
+        assert response.status_code == 302
+        vm.refresh_from_db()
+        assert (vm.service_offering_id, vm.cpu_number, vm.memory) == (flex.pk, 2, 384)
+        assert host.domain_size(vm.instance_name).memory_mib == 384
 
 
 def test_reset_the_password_shows_it_once(sim, tenant_a, capture):
@@ -197,8 +208,9 @@ def test_reinstall_replaces_the_root_disk(sim, tenant_a, capture):
     vm = stopped_vm(tenant_a.user, sim, capture)
     client = logged_in(tenant_a.user)
     form = text(client.get(url(vm))).split('id="instance-reinstall"')[1].split("</form>")[0]
-    assert "Reinstall VM web-1? Its root disk is replaced by a fresh copy of template tiny" in \
+    assert "Reinstall VM web-1? Its root disk is replaced by a fresh copy of the chosen template (now tiny)" in \
         page_text(client.get(url(vm))) and "data-confirm=" in form and "csrfmiddlewaretoken" in form
+    assert f'<option value="{sim.template.uuid}" selected>tiny</option>' in form  # the current one by default
     response = act(client, capture, vm, "reinstall")
     assert response.status_code == 302
     job = AsyncJob.objects.filter(instance_uuid=str(vm.uuid)).order_by("-id").first()
@@ -245,3 +257,105 @@ def test_attach_and_detach_an_iso(sim, tenant_a, tenant_b, capture):
     # an ISO that is not the API's: the dispatcher's sentence in place
     response = posted(client, capture, url(vm, "attach-iso"), {"id": "not-a-uuid"})
     assert response.status_code == 200 and action_error(response)
+
+
+def template(sim, name: str, *, public: bool = True) -> Template:
+    """A template of the root admin's, Ready in zone z1 (public, or private to the admin's account)."""
+    from tests.images import make_qcow2
+
+    row, = images.register(sim.admin, is_iso=False, name=name, url=make_qcow2(sim.tmp_path / f"{name}.qcow2",
+                                                                              "32M").as_uri(),
+                           zoneid=str(sim.zone.uuid), format="QCOW2", hypervisor="KVM", is_public=public)
+    images.run_download(row.pk)
+    return row.template
+
+
+def test_change_to_a_customized_offering_with_sizes(sim, tenant_a, tenant_b, capture):
+    custom = ServiceOffering.objects.create(name="Flex", display_text="flex", customized=True, min_cpu_number=1,
+                                            max_cpu_number=4, min_memory=128, max_memory=1024)
+    vm = stopped_vm(tenant_a.user, sim, capture)
+    client = logged_in(tenant_a.user)
+    body = text(client.get(url(vm)))
+    form = body.split('id="instance-change-offering"')[1].split("</form>")[0]
+    assert f'value="{custom.uuid}" data-custom="true"' in form and 'data-custom-fields="instance-custom-sizes"' in form
+    for name, value in (("cpuNumber", 1), ("cpuSpeed", 500), ("memory", 128)):  # the VM's sizes by default
+        assert f'name="details[0].{name}" value="{value}"' in form
+    # out of the offering's range: _sizes' sentence in the form, with the answers given
+    response = posted(client, capture, url(vm, "change-offering"), {
+        "serviceofferingid": str(custom.uuid), "details[0].cpuNumber": "8", "details[0].cpuSpeed": "750",
+        "details[0].memory": "512"})
+    assert response.status_code == 200
+    assert action_error(response) == "cpuNumber 8 is outside the range 1-4 of service offering Flex"
+    form = text(response).split('id="instance-change-offering"')[1].split("</form>")[0]
+    assert 'id="action-error"' in form and 'name="details[0].cpuNumber" value="8"' in form
+    assert f'value="{custom.uuid}" data-custom="true" selected' in form
+    response = posted(client, capture, url(vm, "change-offering"), {
+        "serviceofferingid": str(custom.uuid), "details[0].cpuNumber": "", "details[0].memory": ""})
+    assert "is customized: give details[0].cpuNumber and details[0].memory" in action_error(response)
+    response = posted(client, capture, url(vm, "change-offering"), {
+        "serviceofferingid": str(custom.uuid), "details[0].cpuNumber": "2", "details[0].cpuSpeed": "750",
+        "details[0].memory": "512"})
+    assert response.status_code == 302
+    vm.refresh_from_db()
+    assert (vm.service_offering_id, vm.cpu_number, vm.cpu_speed, vm.memory) == (custom.pk, 2, 750, 512)
+    assert events(vm, "VM.UPGRADE") == ["VM web-1 now has offering Flex (2 vCPU, 512 MiB)"]
+    # its own customized offering stays offered (new sizes are a change), chosen by default; another tenant: 404
+    assert f'value="{custom.uuid}" data-custom="true" selected' in text(client.get(url(vm)))
+    assert posted(logged_in(tenant_b.user), capture, url(vm, "change-offering"), {
+        "serviceofferingid": str(custom.uuid), "details[0].cpuNumber": "1", "details[0].memory": "128"}
+    ).status_code == 404
+    vm.refresh_from_db()
+    assert vm.cpu_number == 2
+
+
+def test_replace_the_iso_in_the_drive_in_one_step(sim, tenant_a, tenant_b, capture):
+    first, second = iso(sim, "tools-cd"), iso(sim, "rescue-cd")
+    vm = stopped_vm(tenant_a.user, sim, capture)
+    client = logged_in(tenant_a.user)
+    posted(client, capture, url(vm, "attach-iso"), {"id": str(first.uuid)})
+    form = text(client.get(url(vm))).split('id="instance-attach-iso"')[1].split("</form>")[0]
+    assert "Replace ISO tools-cd with" in form and 'name="forced" value="true"' in form
+    assert "rescue-cd" in form and "tools-cd</option>" not in form and "Replace ISO</button>" in form
+    assert "data-confirm=" in form
+    assert posted(logged_in(tenant_b.user), capture, url(vm, "attach-iso"),
+                  {"id": str(second.uuid), "forced": "true"}).status_code == 404
+    response = posted(client, capture, url(vm, "attach-iso"), {"id": str(second.uuid), "forced": "true"})
+    assert response.status_code == 302
+    vm.refresh_from_db()
+    assert vm.iso_id == second.pk
+    assert ("ISO rescue-cd attached to VM web-1 (its CD-ROM drive has it from the next start)"
+            in events(vm, "ISO.ATTACH"))
+    # without forced (an old form): the API's sentence
+    posted(client, capture, url(vm, "attach-iso"), {"id": str(first.uuid)})
+    assert "VM web-1 has ISO rescue-cd attached; detach it first" in page_text(client.get(url(vm)))
+    vm.refresh_from_db()
+    assert vm.iso_id == second.pk
+
+
+def test_reinstall_from_another_template(sim, tenant_a, tenant_b, capture):
+    other = template(sim, "other-os")
+    template(sim, "admins-own", public=False)
+    vm = stopped_vm(tenant_a.user, sim, capture)
+    client = logged_in(tenant_a.user)
+    form = text(client.get(url(vm))).split('id="instance-reinstall"')[1].split("</form>")[0]
+    assert f'<option value="{other.uuid}">other-os</option>' in form and "admins-own" not in form
+    assert posted(logged_in(tenant_b.user), capture, url(vm, "reinstall"),
+                  {"templateid": str(other.uuid)}).status_code == 404
+    response = posted(client, capture, url(vm, "reinstall"), {"templateid": str(other.uuid)})
+    assert response.status_code == 302
+    job = AsyncJob.objects.filter(instance_uuid=str(vm.uuid)).order_by("-id").first()
+    assert job.params == {"virtualmachineid": str(vm.uuid), "templateid": str(other.uuid)} and job.status == 1
+    vm.refresh_from_db()
+    assert vm.template_id == other.pk
+    assert events(vm, "VM.RESTORE") == ["VM web-1 restored from template other-os"]
+    assert Volume.objects.get(virtual_machine=vm, type="ROOT", removed__isnull=True).template_id == other.pk
+    form = text(client.get(url(vm))).split('id="instance-reinstall"')[1].split("</form>")[0]
+    assert f'<option value="{other.uuid}" selected>other-os</option>' in form
+    # an ISO is no template to reinstall from: the dispatcher's sentence, in the form
+    cd = iso(sim, "tools-cd")
+    response = posted(client, capture, url(vm, "reinstall"), {"templateid": str(cd.uuid)})
+    assert response.status_code == 200, response
+    assert 'id="action-error"' in text(response).split('id="instance-reinstall"')[1].split("</form>")[0]
+    assert "Invalid parameter templateid value=" in action_error(response)  # the API's sentence
+    vm.refresh_from_db()
+    assert vm.template_id == other.pk

@@ -42,3 +42,22 @@ def test_a_network_of_a_zone_a_tenant_may_not_use_is_not_found(sim, tenant_a):
     assert "guestNetworkForBasicZone" not in text(client.get("/client/networks"))
     assert client.get("/client/networks/not-a-uuid").status_code == 404
     assert logged_in(sim.admin).get(f"/client/networks/{network.uuid}").status_code == 200
+
+
+def test_root_admins_see_how_the_hosts_share_the_segment_and_their_dhcp_addresses(sim, tenant_a,
+                                                                                  django_capture_on_commit_callbacks):
+    from compute.models import Host
+    from portal import config
+
+    network = GuestNetwork.objects.get_or_create(zone=sim.zone)[0]
+    page = words(logged_in(sim.admin).get(f"/client/networks/{network.uuid}"))
+    assert "private to each host, NAT'd through it" in page and "DHCP servers" not in page
+    config.set_value("guest.network.uplink", "eth1", scope="zone", scope_uuid=str(sim.zone.uuid))
+    deploy(tenant_a.user, sim, django_capture_on_commit_callbacks, "a-web")
+    host = Host.objects.select_related("guest_address").get(zone=sim.zone, guest_address__isnull=False)
+    page = words(logged_in(sim.admin).get(f"/client/networks/{network.uuid}"))
+    assert "through their interface eth1" in page
+    assert f"{host.name} (pod {host.pod.name}): {host.guest_address.address}" in page
+    assert "2 of 10" in page  # the host's address is in use too
+    tenant_page = words(logged_in(tenant_a.user).get(f"/client/networks/{network.uuid}"))
+    assert "eth1" not in tenant_page and host.guest_address.address not in tenant_page

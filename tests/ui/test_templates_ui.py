@@ -159,8 +159,10 @@ def test_anonymous_is_sent_to_the_login_page(env):
 def test_a_user_has_no_all_tab(env, tenant_a, user_ui):
     body = text(user_ui.get("/client/templates"))
     assert "Shared with me" in body and "filter=all" not in body
-    assert user_ui.get("/client/templates?filter=all").status_code == 404
-    assert user_ui.get("/client/templates?filter=nonsense").status_code == 404
+    for value in ("all", "nonsense"):  # ignored (the first tab is shown) and named
+        response = user_ui.get(f"/client/templates?filter={value}")
+        assert response.status_code == 200 and f"“{value}” is not a value of filter: ignored." in text(response)
+        assert re.search(r'href="/client/templates\?filter=featured" aria-current="page"', text(response)), value
 
 
 def test_tenants_see_only_what_they_may_use(env, source, tenant_a, tenant_b, domain_admin, admin):
@@ -663,3 +665,12 @@ def test_who_sees_what_and_sharing_in_the_browser(live_server, transactional_db,
         finally:
             browser.close()
     assert b.user.pk
+
+
+def test_tabs_keep_the_search_and_the_order(env, tenant_a, user_ui):
+    body = html.unescape(text(user_ui.get("/client/templates?filter=featured&q=tiny%20os&sort=-size&page=3")))
+    tabs = re.findall(r'<li><a href="(/client/templates\?filter=[^"]+)"', body)
+    assert tabs and all(tab.endswith("&q=tiny+os&sort=-size") for tab in tabs), tabs  # back to page 1
+    assert "/client/templates?filter=self&q=tiny+os&sort=-size" in tabs
+    plain = html.unescape(text(user_ui.get("/client/isos?filter=self")))
+    assert '<li><a href="/client/isos?filter=community"' in plain  # nothing to keep: just the tab

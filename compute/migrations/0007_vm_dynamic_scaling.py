@@ -12,7 +12,7 @@ def from_templates(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('compute', '0005_virtualmachine_iso'),
+        ('compute', '0006_host_guest_address'),
     ]
 
     operations = [
