@@ -240,6 +240,8 @@ class UpdateVirtualMachineParams(VmParams):
     userdata = P.String(help_text="new base64 user data (at most 4 KB with GET, 1 MB with POST; applied at the next "
                                   "start)")
     displayvm = P.Boolean(help_text="an optional field, whether to the display the vm to the end user or not")
+    isdynamicallyscalable = P.Boolean(help_text="true if the VM can be scaled while running (its template and "
+                                                "enable.dynamic.scale.vm must allow it; from its next start)")
 
 
 @register
@@ -256,7 +258,7 @@ class UpdateVirtualMachine(_VmCommand):
         return self.answer(instances.update(
             self.caller, params["id"], display_name=params.get("displayname"), name=params.get("name"),
             group=params.get("group"), ha_enabled=params.get("haenable"), user_data=params.get("userdata"),
-            method=method))
+            dynamically_scalable=params.get("isdynamicallyscalable"), method=method))
 
 
 class VirtualMachineWithPasswordResponse(VirtualMachineResponse):
@@ -325,14 +327,14 @@ class ChangeServiceForVirtualMachine(_VmCommand):
 @register
 class ScaleVirtualMachine(_VmCommand):
     name = "scaleVirtualMachine"
-    description = "Scales the virtual machine to a new service offering (a stopped VM: live scaling is not " \
-                  "supported)."
+    description = "Scales the virtual machine to a new service offering: a stopped VM to any size, a running one " \
+                  "up only, where enable.dynamic.scale.vm and the VM allow it."
     Params = ChangeServiceParams
     event = "VM.SCALE"
 
     def execute(self, params):
-        return self.answer(instances.change_offering(self.caller, params["id"], params["serviceofferingid"],
-                                                     details=_details(params.get("details")), event="VM.SCALE"))
+        return self.answer(instances.scale(self.caller, params["id"], params["serviceofferingid"],
+                                           details=_details(params.get("details"))))
 
 
 class _VmByVirtualMachineIdCommand(_VmCommand):

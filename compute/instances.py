@@ -197,7 +197,8 @@ def allocate(caller, *, owner, zone: Zone, offering: ServiceOffering, template, 
         _check_keypairs(owner, names)
     vm = VirtualMachine(account=owner, zone=zone, template=template, iso=template if template.is_iso else None,
                         service_offering=offering, cpu_number=cpu, cpu_speed=speed, memory=memory, group=group or "",
-                        user_data=user_data, keypairs=names, vnc_password=crypto.encrypt(secrets.token_urlsafe(6)[:8]))
+                        user_data=user_data, keypairs=names, vnc_password=crypto.encrypt(secrets.token_urlsafe(6)[:8]),
+                        dynamically_scalable=template.dynamically_scalable)
     vm.name = hostname_value(name, str(vm.uuid))
     vm.display_name = display_name or vm.name
     if VirtualMachine.objects.filter(zone=zone, name__iexact=vm.name, removed__isnull=True).exists():
@@ -287,12 +288,34 @@ def _domain_spec(vm: VirtualMachine, host: Host, volumes: list, config_volume: s
     disks.append(DiskSpec(target="hdc", pool=root.pool.libvirt_name, volume=config_volume, format="raw",
                           device="cdrom", bus="ide"))
     disks.append(iso_drive(vm, iso_copy))
+    max_vcpus, max_memory = room_to_grow(vm, host)
     return DomainSpec(name=vm.instance_name, uuid=str(vm.uuid), vcpus=vm.cpu_number, memory_mib=vm.memory,
-                      emulation=host.effective_emulation, disks=tuple(disks),
+                      max_vcpus=max_vcpus, max_memory_mib=max_memory, emulation=host.effective_emulation,
+                      disks=tuple(disks),
                       nics=(NicSpec(mac=nic.mac, network=network_name),), vnc=True,
                       vnc_password=crypto.decrypt(vm.vnc_password) if vm.vnc_password else "",
                       description=f"Nubo VM {vm.name} of account {vm.account.name}",
                       metadata={"vm": str(vm.uuid), "account": str(vm.account.uuid)})
+
+
+def scaling_enabled(zone: Zone) -> bool:
+    """enable.dynamic.scale.vm in `zone` (or globally)."""
+    return bool(config.get_value("enable.dynamic.scale.vm", scope="zone", scope_uuid=str(zone.uuid)))
+
+
+def room_to_grow(vm: VirtualMachine, host: Host) -> tuple[int, int]:
+    """(vCPUs, MiB) the VM's domain on `host` can grow to while it runs, as CloudStack's KVM agent
+    sizes it: vm.serviceoffering.cpu.cores.max and vm.serviceoffering.ram.size.max of its zone, 0
+    meaning the host's CPUs and memory, and never more than the host has (nor less than the VM has
+    now). (0, 0), and the domain is defined as before, unless the VM is dynamically scalable and
+    enable.dynamic.scale.vm is on in its zone."""
+    if not (vm.dynamically_scalable and scaling_enabled(vm.zone)):
+        return 0, 0
+    zone = str(vm.zone.uuid)
+    host_cpus, host_mib = host.cpu_number or vm.cpu_number, (host.memory_total >> 20) or vm.memory
+    cpus = int(config.get_value("vm.serviceoffering.cpu.cores.max", scope="zone", scope_uuid=zone)) or host_cpus
+    memory = int(config.get_value("vm.serviceoffering.ram.size.max", scope="zone", scope_uuid=zone)) or host_mib
+    return max(vm.cpu_number, min(cpus, host_cpus)), max(vm.memory, min(memory, host_mib))
 
 
 def image_on_pool(driver, image, pool):
@@ -381,7 +404,8 @@ def start_on_host(caller, vm: VirtualMachine, *, first: bool) -> VirtualMachine:
         made.append("lease")
         volumes = list(Volume.objects.select_related("pool").filter(pk__in=[v.pk for v in volumes])
                        .order_by("device_id", "id"))
-        driver.define_domain(_domain_spec(vm, host, volumes, config_volume, nic, spec.name, iso_copy))
+        domain = _domain_spec(vm, host, volumes, config_volume, nic, spec.name, iso_copy)
+        driver.define_domain(domain)
         made.append("domain")
         driver.start_domain(vm.instance_name)
     except (DriverError, ApiError) as exc:
@@ -407,7 +431,8 @@ def start_on_host(caller, vm: VirtualMachine, *, first: bool) -> VirtualMachine:
     driver.close()
     with transaction.atomic():
         VirtualMachine.objects.filter(pk=vm.pk, state=VmState.STARTING).update(
-            state=VmState.RUNNING, last_host=host, emulation=host.effective_emulation, state_reason="")
+            state=VmState.RUNNING, last_host=host, emulation=host.effective_emulation, state_reason="",
+            max_cpu_number=domain.max_vcpus, max_memory=domain.max_memory_mib)
         events.record(caller, "VM.START", f"VM {vm.name} started", resource=vm, account=vm.account)
     vm.refresh_from_db()
     return vm
@@ -687,9 +712,10 @@ def count_memory(account_ids: list[int]) -> dict[int, int]:
 # -- changes to a VM -------------------------------------------------------------------------------
 def update(caller, vm: VirtualMachine, *, display_name: str | None = None, name: str | None = None,
            group: str | None = None, ha_enabled: bool | None = None, user_data: str | None = None,
-           method: str = "GET") -> VirtualMachine:
+           dynamically_scalable: bool | None = None, method: str = "GET") -> VirtualMachine:
     """updateVirtualMachine: what the VM is called and carries; a new host name or user data
-    reaches the guest through its config drive at the next start."""
+    reaches the guest through its config drive at the next start, and so does room to grow
+    (isdynamicallyscalable: its domain is defined with it at the next start)."""
     require_manage(caller, vm)
     with transaction.atomic():
         vm = VirtualMachine.objects.select_for_update().select_related("account").get(pk=vm.pk)
@@ -709,6 +735,10 @@ def update(caller, vm: VirtualMachine, *, display_name: str | None = None, name:
             vm.ha_enabled = ha_enabled
         if user_data is not None:
             vm.user_data = userdata_value(user_data, method)
+        if dynamically_scalable and not vm.dynamically_scalable:
+            _check_can_scale(vm)
+        if dynamically_scalable is not None:
+            vm.dynamically_scalable = dynamically_scalable
         vm.save()
         events.record(caller, "VM.UPDATE", f"VM {vm.name} updated", resource=vm, account=vm.account)
     return vm
@@ -751,31 +781,161 @@ def reset_ssh_keys(caller, vm: VirtualMachine, keypairs: list[str]) -> VirtualMa
     return vm
 
 
-def change_offering(caller, vm: VirtualMachine, offering: ServiceOffering, *, details: dict | None = None,
-                    event: str = "VM.UPGRADE") -> VirtualMachine:
-    """changeServiceForVirtualMachine / scaleVirtualMachine of a stopped VM (a running one is
-    refused: live scaling is not supported); limits are checked for the difference."""
-    from accounts import limits
-
+def _new_size(caller, vm: VirtualMachine, offering: ServiceOffering, details: dict | None) -> tuple[int, int, int]:
     require_manage(caller, vm)
     if not ServiceOffering.objects.usable_by(vm.account).filter(pk=offering.pk).exists():
         raise InvalidParameterValue(f"Service offering {offering.name} is not available to account {vm.account.name}")
-    cpu, speed, memory = _sizes(offering, details or {})
+    return _sizes(offering, details or {})
+
+
+def _check_limits_for_growth(vm: VirtualMachine, cpu: int, memory: int) -> None:
+    """The owner's cpu and memory limits, for what the VM gets more (its account row locked)."""
+    from accounts import limits
+
+    type(vm.account).objects.select_for_update().filter(pk=vm.account_id).first()
+    for resource, more in (("cpu", cpu - vm.cpu_number), ("memory", memory - vm.memory)):
+        if more > 0:
+            limits.check(vm.account, resource, more)
+
+
+def change_offering(caller, vm: VirtualMachine, offering: ServiceOffering, *, details: dict | None = None,
+                    event: str = "VM.UPGRADE") -> VirtualMachine:
+    """changeServiceForVirtualMachine (and scaleVirtualMachine) of a stopped VM: any size, from its
+    next start; limits are checked for the difference. A running VM is refused (scale_running
+    grows one)."""
+    cpu, speed, memory = _new_size(caller, vm, offering, details)
     with transaction.atomic():
-        locked = VirtualMachine.objects.select_for_update().get(pk=vm.pk)
+        locked = VirtualMachine.objects.select_for_update().select_related("account").get(pk=vm.pk)
         if locked.state != VmState.STOPPED:
-            raise InvalidParameterValue(f"VM {vm.name} must be Stopped to change its offering (live scaling is not "
-                                        f"supported); it is {locked.state}")
-        type(vm.account).objects.select_for_update().filter(pk=vm.account_id).first()
-        for resource, more in (("cpu", cpu - locked.cpu_number), ("memory", memory - locked.memory)):
-            if more > 0:
-                limits.check(vm.account, resource, more)
+            live = " (scaleVirtualMachine scales a running VM up where its zone allows it)" \
+                if locked.state == VmState.RUNNING else ""
+            raise InvalidParameterValue(f"VM {vm.name} must be Stopped to change its offering; it is "
+                                        f"{locked.state}{live}")
+        _check_limits_for_growth(locked, cpu, memory)
         VirtualMachine.objects.filter(pk=vm.pk).update(service_offering=offering, cpu_number=cpu, cpu_speed=speed,
                                                        memory=memory)
         events.record(caller, event, f"VM {vm.name} now has offering {offering.name} ({cpu} vCPU, {memory} MiB)",
                       resource=vm, account=vm.account)
     vm.refresh_from_db()
     return vm
+
+
+# -- scaling a running VM (scaleVirtualMachine) ---------------------------------------------------------
+MEMORY_STEP_MIB = 128  # a Linux guest onlines hot-plugged memory in blocks of 128 MiB (x86-64): smaller steps stay unused
+
+
+def _check_can_scale(vm: VirtualMachine) -> None:
+    """Whether dynamic scaling may be enabled for the VM (updateVirtualMachine isdynamicallyscalable),
+    as CloudStack checks it: its template and its zone must allow it."""
+    if not vm.template.dynamically_scalable:
+        raise InvalidParameterValue(f"Dynamic scaling cannot be enabled for VM {vm.name} since its template "
+                                    f"{vm.template.name} does not have dynamic scaling enabled (updateTemplate "
+                                    f"isdynamicallyscalable=true)")
+    if not scaling_enabled(vm.zone):
+        raise InvalidParameterValue(f"Dynamic scaling cannot be enabled for VM {vm.name} since the setting "
+                                    f"enable.dynamic.scale.vm is false in zone {vm.zone.name}")
+
+
+def live_scalable(vm: VirtualMachine) -> bool:
+    """Whether the running VM can grow now (its domain was started with room to grow, and it and its
+    zone still allow it)."""
+    return (vm.state == VmState.RUNNING and vm.max_cpu_number > 0 and vm.dynamically_scalable
+            and scaling_enabled(vm.zone))
+
+
+def check_live_scaling(vm: VirtualMachine, cpu: int, speed: int, memory: int) -> None:
+    """Refuse, with what to change, a live scaling the VM, its zone or its domain do not allow."""
+    stop = "; or stop it to change its offering"
+    if not scaling_enabled(vm.zone):
+        raise InvalidParameterValue(f"VM {vm.name} is Running and dynamic scaling is disabled in zone {vm.zone.name}: "
+                                    f"an administrator enables it with the setting enable.dynamic.scale.vm, then the "
+                                    f"VM can be scaled after its next start{stop}")
+    if not vm.dynamically_scalable:
+        raise InvalidParameterValue(f"VM {vm.name} is Running and not dynamically scalable: enable it with "
+                                    f"updateVirtualMachine isdynamicallyscalable=true (its template must allow it), "
+                                    f"then stop and start it{stop}")
+    if not vm.max_cpu_number:
+        raise InvalidParameterValue(f"VM {vm.name} was started before dynamic scaling was enabled, so its domain has "
+                                    f"no room to grow: stop and start it{stop}")
+    if (cpu < vm.cpu_number or speed < vm.cpu_speed or memory < vm.memory
+            or (cpu, speed, memory) == (vm.cpu_number, vm.cpu_speed, vm.memory)):
+        raise InvalidParameterValue(
+            f"Only scaling up the vm is supported: the new offering ({cpu} vCPU x {speed} MHz, {memory} MiB) must be "
+            f"larger than VM {vm.name}'s ({vm.cpu_number} vCPU x {vm.cpu_speed} MHz, {vm.memory} MiB) in CPU or "
+            f"memory and smaller in nothing{stop}")
+    if cpu > vm.max_cpu_number or memory > vm.max_memory:
+        raise InvalidParameterValue(f"VM {vm.name} can grow to at most {vm.max_cpu_number} vCPU and {vm.max_memory} "
+                                    f"MiB while it runs (vm.serviceoffering.cpu.cores.max, "
+                                    f"vm.serviceoffering.ram.size.max and its host's size when it started){stop}")
+    if (memory - vm.memory) % MEMORY_STEP_MIB:
+        raise InvalidParameterValue(f"The memory of a running VM grows in steps of {MEMORY_STEP_MIB} MiB (what a "
+                                    f"guest adds at a time): {vm.memory} to {memory} MiB is {memory - vm.memory} MiB "
+                                    f"more{stop}")
+
+
+def scale(caller, vm: VirtualMachine, offering: ServiceOffering, *, details: dict | None = None,
+          event: str = "VM.SCALE") -> VirtualMachine:
+    """scaleVirtualMachine: a stopped VM changes offering (change_offering); a running one grows
+    without stopping, where its zone and the VM allow it (scale_running)."""
+    state = VirtualMachine.objects.filter(pk=vm.pk).values_list("state", flat=True).first()
+    if state == VmState.RUNNING:
+        return scale_running(caller, vm, offering, details=details, event=event)
+    return change_offering(caller, vm, offering, details=details, event=event)
+
+
+def scale_running(caller, vm: VirtualMachine, offering: ServiceOffering, *, details: dict | None = None,
+                  event: str = "VM.SCALE") -> VirtualMachine:
+    """Grow a running VM to `offering` (or the details' size of a customized one): up only, within
+    the room its domain was started with, its owner's limits (for the difference) and its host's
+    free capacity (overprovisioning as placement counts it) all checked in the transaction that
+    records the new size, with the VM, its host and its account locked; then its host hot-plugs the
+    vCPUs and the memory. When the host fails, nothing changes and the job fails with the cause
+    (root admins; the others are told it failed, the cause goes to the alerts)."""
+    cpu, speed, memory = _new_size(caller, vm, offering, details)
+    reason = ""
+    with transaction.atomic():  # VM, then host, then account: the order start and deploy take them in
+        locked = VirtualMachine.objects.select_for_update(of=("self",)).select_related(
+            "host", "zone", "account", "template").get(pk=vm.pk)
+        if locked.state in BUSY_STATES:
+            raise InvalidParameterValue(f"VM {vm.name} is busy: {locked.state}; try again when it is done")
+        if locked.state != VmState.RUNNING:
+            raise InvalidParameterValue(f"Cannot scale VM {vm.name}: it is {locked.state}; it must be Running or "
+                                        f"Stopped")
+        check_live_scaling(locked, cpu, speed, memory)
+        host = placement.check_growth(locked, cpu_number=cpu, cpu_speed=speed, memory=memory)
+        _check_limits_for_growth(locked, cpu, memory)
+        VirtualMachine.objects.filter(pk=vm.pk).update(service_offering=offering, cpu_number=cpu, cpu_speed=speed,
+                                                       memory=memory)
+        reason = _grow_on_host(locked, host, cpu, memory)
+        if reason:
+            transaction.set_rollback(True)
+        else:
+            events.record(caller, event, f"VM {vm.name} scaled while running to offering {offering.name} ({cpu} vCPU, "
+                                         f"{memory} MiB)", resource=vm, account=vm.account)
+    if reason:
+        compute_services.raise_alert(AlertType.USERVM, "ALERT.USERVM", f"Cannot scale VM {vm.name} "
+                                     f"({vm.instance_name}) on host {host.name}: {reason}", zone=vm.zone, pod=vm.pod)
+        public = reason if caller.account.type == 1 else \
+            "its host could not add the vCPUs or memory (an administrator finds the cause in the alerts)"
+        events.record(caller, event, f"VM {vm.name} could not be scaled to offering {offering.name}: {public}",
+                      resource=vm, account=vm.account, level="ERROR")
+        raise ResourceUnavailable(f"Cannot scale VM {vm.name}: {public}; it keeps {locked.cpu_number} vCPU and "
+                                  f"{locked.memory} MiB")
+    vm.refresh_from_db()
+    return vm
+
+
+def _grow_on_host(vm: VirtualMachine, host: Host, cpu: int, memory: int) -> str:
+    """Hot-plug the VM's new vCPUs and memory on its host: "" when done, else the host's reason."""
+    try:
+        with _driver_for(host) as driver:
+            driver.scale_domain(vm.instance_name, cpu, memory)
+    except DriverNotFound as exc:
+        if host.hypervisor != Hypervisor.SIMULATOR:  # the Simulator forgets domains between processes
+            return f"its domain is gone from its host ({exc.message}); stop and start it"
+    except DriverError as exc:
+        return exc.message
+    return ""
 
 
 def restore(caller, vm: VirtualMachine, *, template=None) -> VirtualMachine:

@@ -428,6 +428,13 @@ class VirtualMachine(models.Model):
     password = models.CharField(max_length=512, blank=True, default="")  # encrypted (accounts.crypto)
     vnc_password = models.CharField(max_length=512, blank=True, default="")  # encrypted
     ha_enabled = models.BooleanField(default=False)
+    # scaleVirtualMachine of a running VM: allowed when the VM is dynamically scalable (its template's
+    # flag at deploy; updateVirtualMachine changes it) and enable.dynamic.scale.vm is on in its zone
+    # when it starts, which defines its domain with room to grow up to max_cpu_number / max_memory
+    # (0: its running domain cannot grow)
+    dynamically_scalable = models.BooleanField(default=False)
+    max_cpu_number = models.PositiveIntegerField(default=0)
+    max_memory = models.PositiveIntegerField(default=0)  # MiB
     emulation = models.CharField(max_length=8, blank=True, default="")  # kvm | qemu, as last started
     state_reason = models.CharField(max_length=1024, blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)

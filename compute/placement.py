@@ -44,6 +44,34 @@ def allocated(hosts, exclude_vm: VirtualMachine | None = None, *,
     return {r[by]: (int(r["mhz"] or 0), int(r["mib"] or 0)) for r in rows}
 
 
+def _free(host: Host, held: tuple[int, int]) -> tuple[int, int]:
+    """(MHz, MiB) of `host` free for allocation: its capacity times its cluster's overprovisioning
+    factors, less `held` (what its VMs hold)."""
+    mhz_total = int(host.cpu_number * host.cpu_speed * _factor("cpu.overprovisioning.factor", host))
+    mib_total = int(host.memory_total / (1 << 20) * _factor("mem.overprovisioning.factor", host))
+    return mhz_total - held[0], mib_total - held[1]
+
+
+def check_growth(vm: VirtualMachine, *, cpu_number: int, cpu_speed: int, memory: int) -> Host:
+    """Whether the host a running VM is on has room for it to grow to cpu_number x cpu_speed MHz and
+    `memory` MiB, counted as choose_host counts (overprovisioning included); raises
+    InsufficientCapacity saying what is short. Call inside a transaction: the host stays locked
+    until it ends, so two VMs growing on it (or a deploy) cannot both take its last free memory."""
+    host = Host.objects.select_for_update(of=("self",)).select_related("cluster").get(pk=vm.host_id)
+    free_mhz, free_mib = _free(host, allocated([host], exclude_vm=vm).get(host.pk, (0, 0)))
+    more_mib, more_mhz = memory - vm.memory, cpu_number * cpu_speed - vm.cpu_number * vm.cpu_speed
+    where = f"Cannot scale VM {vm.name} on its host {host.name}"
+    if host.cpu_number < cpu_number:
+        raise InsufficientCapacity(f"{where}: it needs {cpu_number} vCPUs; the host has {host.cpu_number} CPUs")
+    if free_mib < memory:
+        raise InsufficientCapacity(f"{where}: it needs {more_mib} MiB more memory; the host has "
+                                   f"{max(free_mib - vm.memory, 0)} MiB free")
+    if free_mhz < cpu_number * cpu_speed:
+        raise InsufficientCapacity(f"{where}: it needs {more_mhz} MHz more CPU; the host has "
+                                   f"{max(free_mhz - vm.cpu_number * vm.cpu_speed, 0)} MHz free")
+    return host
+
+
 def _pool_for(host: Host, pools: list, disk_bytes: int):
     """The first Up pool the host's cluster (or zone) has with room for the root disk."""
     for pool in pools:
@@ -93,10 +121,7 @@ def choose_host(zone: Zone, *, cpu_number: int, cpu_speed: int, memory: int, hyp
     best: tuple[int, Host] | None = None
     short = ""
     for host in tagged:
-        mhz_total = int(host.cpu_number * host.cpu_speed * _factor("cpu.overprovisioning.factor", host))
-        mib_total = int(host.memory_total / (1 << 20) * _factor("mem.overprovisioning.factor", host))
-        used_mhz, used_mib = held.get(host.pk, (0, 0))
-        free_mhz, free_mib = mhz_total - used_mhz, mib_total - used_mib
+        free_mhz, free_mib = _free(host, held.get(host.pk, (0, 0)))
         if host.cpu_number < cpu_number:
             short = short or f"needs {cpu_number} vCPUs; host {host.name} has {host.cpu_number} CPUs"
             continue

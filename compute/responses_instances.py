@@ -60,7 +60,7 @@ class VirtualMachineResponse(ResponseSerializer):
     keypairs = s.SerializerMethodField(help_text="the names of the SSH key pairs of the virtual machine")
     group = s.CharField(help_text="the group name of the virtual machine")
     displayvm = s.SerializerMethodField(help_text="an optional field whether to show the vm to the end user")
-    isdynamicallyscalable = s.BooleanField(source="template.dynamically_scalable",
+    isdynamicallyscalable = s.BooleanField(source="dynamically_scalable",
                                            help_text="true if vm can be scaled while running")
     nic = s.SerializerMethodField(help_text="the list of nics associated with vm")
     securitygroup = s.SerializerMethodField(help_text="list of security groups associated with the virtual machine")

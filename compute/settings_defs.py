@@ -53,3 +53,14 @@ define(Setting("consoleproxy.url", "Console Proxy", "String", "",
                "proxy's own port (NUBO_CONSOLE_PORT, 6080), a path such as /client/console/websockify when a "
                "reverse proxy serves it on the portal's origin, or a full ws:// or wss:// URL.",
                validator=_console_url))
+define(Setting("enable.dynamic.scale.vm", "Advanced", "Boolean", False,
+               "Whether running VMs can be scaled up (scaleVirtualMachine) in a zone: a dynamically scalable VM "
+               "started while it is on gets room to grow (vm.serviceoffering.cpu.cores.max, "
+               "vm.serviceoffering.ram.size.max). Takes effect at each VM's next start.",
+               scopes=("global", "zone")))
+define(Setting("vm.serviceoffering.cpu.cores.max", "Advanced", "Integer", 0,
+               "The most vCPUs a running, dynamically scalable VM can grow to; 0: as many as its host has "
+               "CPUs (never more than its host has).", scopes=("global", "zone"), minimum=0, maximum=255))
+define(Setting("vm.serviceoffering.ram.size.max", "Advanced", "Integer", 0,
+               "The most memory (MiB) a running, dynamically scalable VM can grow to; 0: as much as its host has "
+               "(never more than its host has).", scopes=("global", "zone"), minimum=0, maximum=16777216))

@@ -283,6 +283,15 @@ def _ready_in_zone(vm: VirtualMachine):
     return Template.objects.usable_by(vm.account).filter(pk__in=ready).order_by("name", "id")
 
 
+def _grows_to(offering: ServiceOffering, vm: VirtualMachine) -> bool:
+    """Whether a running VM may scale up to `offering` (larger, within its room, as the job checks it)."""
+    try:
+        instances.check_live_scaling(vm, offering.cpu_number, offering.cpu_speed, offering.memory)
+    except ApiError:
+        return False
+    return True
+
+
 def _forms(vm: VirtualMachine, posted: dict[str, str] | None = None) -> dict[str, Any]:
     """The choices of the forms the VM's state offers (read only when offered); `posted`: the
     answers of a refused form, shown again."""
@@ -291,7 +300,8 @@ def _forms(vm: VirtualMachine, posted: dict[str, str] | None = None) -> dict[str
     posted = posted or {}
     stopped = vm.state == VmState.STOPPED
     manageable = stopped or vm.state == VmState.RUNNING
-    out: dict[str, Any] = {"stopped": stopped, "manageable": manageable,
+    scalable = instances.live_scalable(vm)  # running with room to grow: its offering changes live
+    out: dict[str, Any] = {"stopped": stopped, "manageable": manageable, "scalable": scalable,
                            "reinstall": manageable and not vm.template.is_iso}
     if manageable:  # with an ISO in the drive, attaching another replaces it (attachIso's forced)
         out["isos"] = [(iso.uuid, iso.name) for iso in _ready_in_zone(vm).filter(format=ImageFormat.ISO)
@@ -305,14 +315,15 @@ def _forms(vm: VirtualMachine, posted: dict[str, str] | None = None) -> dict[str
         restart = ", and it is started again" if vm.state == VmState.RUNNING else ""
         out["reinstall_confirm"] = (f"Reinstall VM {vm.name}? Its root disk is replaced by a fresh copy of the "
                                     f"chosen template (now {vm.template.name}): everything on it is lost{restart}.")
-    if stopped:
+    if stopped or scalable:  # running: only what the scaling job would accept (a customized one: sizes asked)
         chosen = posted.get("serviceofferingid") or str(vm.service_offering.uuid)  # its own, when customized
-        offerings = _offerings_for(vm)
+        offerings = [o for o in _offerings_for(vm) if stopped or o.customized or _grows_to(o, vm)]
         out["offerings"] = [(o.uuid, offering_label(o), o.customized, str(o.uuid) == chosen) for o in offerings]
         # a customized offering's sizes (changeServiceForVirtualMachine's details), the VM's by default
         out["custom"] = any(o.customized for o in offerings)
         out["sizes"] = {key: posted.get(f"details[0].{key}", value) for key, value in
                         (("cpuNumber", vm.cpu_number), ("cpuSpeed", vm.cpu_speed), ("memory", vm.memory))}
+    if stopped:
         out["keypairs"] = list(SSHKeyPair.objects.filter(account=vm.account).order_by("name", "id")
                                .values_list("name", flat=True))
     return out
@@ -429,6 +440,8 @@ def _submit(request, command_cls, raw: dict[str, str]) -> AsyncJob | None:
 def _form_action(request, vm: VirtualMachine, action: str) -> AsyncJob | None:
     """A form's action: its answers become the command's parameters as the API would get them."""
     command_cls, vm_param, fields, message = FORM_ACTIONS[action]
+    if action == "change-offering" and instances.live_scalable(vm):  # running: scaled up live, as a job
+        command_cls, message = commands.ScaleVirtualMachine, "Scaling VM {name} up…"
     # a size left empty is not given (the offering's, or the API's sentence asking for it)
     raw = {field: request.POST[field] for field in fields
            if field in request.POST and (request.POST[field].strip() or not field.startswith("details["))}

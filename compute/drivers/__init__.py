@@ -13,6 +13,8 @@ from compute.drivers.base import (
     ConsoleInfo,
     DhcpHost,
     DiskSpec,
+    MEMORY_SLOTS,
+    DomainSize,
     DomainSpec,
     DomainState,
     DomainStatus,
@@ -34,8 +36,8 @@ from compute.drivers.base import (
 )
 
 __all__ = [
-    "ConsoleInfo", "DhcpHost", "DiskSpec", "DomainSpec", "DomainState", "DomainStatus", "DriverError", "DriverNotFound",
-    "HostInfo", "HostStats", "HypervisorDriver", "KvmProbe", "NetworkInfo", "NetworkSpec", "NicSpec", "PoolInfo", "PoolStats",
+    "ConsoleInfo", "DhcpHost", "DiskSpec", "DomainSize", "DomainSpec", "DomainState", "DomainStatus", "DriverError", "DriverNotFound",
+    "HostInfo", "HostStats", "HypervisorDriver", "KvmProbe", "MEMORY_SLOTS", "NetworkInfo", "NetworkSpec", "NicSpec", "PoolInfo", "PoolStats",
     "StoragePoolSpec", "VolumeFormat", "VolumeInfo", "cpu_utilisation", "get_driver", "libvirt_uri",
 ]
 

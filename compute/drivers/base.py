@@ -250,6 +250,35 @@ class DomainSpec:
     serial_console: bool = True
     description: str = ""
     metadata: dict[str, str] = field(default_factory=dict)  # kept in <metadata> under Nubo's namespace
+    # Room to grow while running (scale_domain): 0 = none, and the domain is defined exactly as
+    # `vcpus` and `memory_mib` say. With max_vcpus, vCPUs up to it can be hot-plugged (<vcpu
+    # current=vcpus>max_vcpus</vcpu>); with max_memory_mib above memory_mib, memory up to it can be
+    # hot-plugged as DIMMs (<maxMemory slots=MEMORY_SLOTS>, which needs a guest NUMA cell: one, holding
+    # every vCPU and the boot memory).
+    max_vcpus: int = 0
+    max_memory_mib: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_vcpus and self.max_vcpus < self.vcpus:
+            raise ValueError(f"max_vcpus {self.max_vcpus} is below vcpus {self.vcpus}")
+        if self.max_memory_mib and self.max_memory_mib < self.memory_mib:
+            raise ValueError(f"max_memory_mib {self.max_memory_mib} is below memory_mib {self.memory_mib}")
+
+
+MEMORY_SLOTS = 16  # DIMM slots of a domain defined with room to grow (as CloudStack defines them): one per scale-up
+
+
+@dataclass(frozen=True)
+class DomainSize:
+    """A domain's vCPUs and memory (boot memory plus hot-plugged DIMMs), and how far each can grow
+    while it runs (max = current: not at all)."""
+
+    vcpus: int
+    max_vcpus: int
+    memory_mib: int
+    max_memory_mib: int
+    memory_slots: int = 0  # DIMM slots in all (0: no memory hot-plug)
+    dimms: int = 0  # DIMMs plugged
 
 
 @dataclass(frozen=True)
@@ -455,6 +484,26 @@ class HypervisorDriver(abc.ABC):
         (bus, address, boot order) stays as defined. Raises DriverNotFound for an unknown domain,
         DriverError when it has no CD-ROM drive of that target. The Simulator has no live device
         update: it rewrites the definition only."""
+
+    @abc.abstractmethod
+    def domain_size(self, name: str) -> DomainSize:
+        """The vCPUs and memory of the domain: of the running guest when it runs, else of its
+        definition. Raises DriverNotFound for an unknown domain."""
+
+    @abc.abstractmethod
+    def scale_domain(self, name: str, vcpus: int, memory_mib: int) -> DomainSize:
+        """Grow a running domain to `vcpus` vCPUs and `memory_mib` MiB of memory without stopping
+        it, in the running guest and in its definition: the vCPUs are hot-plugged (up to the
+        domain's max_vcpus), the extra memory is one DIMM (`<memory model='dimm'>` on guest NUMA
+        node 0; up to max_memory_mib, one slot each time). Only up: neither may be below the
+        domain's current size. vCPUs first; when the memory cannot follow, the vCPUs are set back
+        (best effort) and the error raised. Returns the new size.
+
+        Raises DriverNotFound for an unknown domain; DriverError when it is not running, when it was
+        defined without room for the new size (DomainSpec.max_vcpus, max_memory_mib), or when the
+        hypervisor refuses (no free DIMM slot, …), with its reason. The Simulator has no device
+        hot-plug: its vCPUs change live, the DIMM goes into its definition only, and domain_size
+        reads its definition."""
 
     @abc.abstractmethod
     def domain_console(self, name: str) -> ConsoleInfo:

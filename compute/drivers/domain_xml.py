@@ -8,7 +8,9 @@ import xml.etree.ElementTree as ET
 from compute.drivers.base import (
     ConsoleInfo,
     DhcpHost,
+    MEMORY_SLOTS,
     DiskSpec,
+    DomainSize,
     DomainSpec,
     NetworkInfo,
     NetworkSpec,
@@ -35,8 +37,13 @@ def domain_xml(spec: DomainSpec, virt_type: str) -> str:
     _sub(domain, "uuid", spec.uuid)
     if spec.description:
         _sub(domain, "description", spec.description)
+    if spec.max_memory_mib > spec.memory_mib:  # QEMU refuses DIMM slots with no memory to put in them
+        _sub(domain, "maxMemory", str(spec.max_memory_mib), slots=str(MEMORY_SLOTS), unit="MiB")
     _sub(domain, "memory", str(spec.memory_mib), unit="MiB")
-    _sub(domain, "vcpu", str(spec.vcpus))
+    if spec.max_vcpus:
+        _sub(domain, "vcpu", str(spec.max_vcpus), current=str(spec.vcpus))
+    else:
+        _sub(domain, "vcpu", str(spec.vcpus))
 
     os_ = _sub(domain, "os")
     _sub(os_, "type", "hvm", arch=spec.arch, machine=spec.machine)
@@ -48,6 +55,10 @@ def domain_xml(spec: DomainSpec, virt_type: str) -> str:
     _sub(features, "acpi")
     _sub(features, "apic")
     # No <cpu mode>: host-model/host-passthrough abort QEMU on nested hosts (platform.md).
+    if spec.max_memory_mib > spec.memory_mib:  # DIMMs plug into a guest NUMA node: one cell with every vCPU and the boot memory
+        numa = _sub(_sub(domain, "cpu"), "numa")
+        _sub(numa, "cell", id="0", cpus=f"0-{max(spec.max_vcpus, spec.vcpus) - 1}", memory=str(spec.memory_mib),
+             unit="MiB")
     _sub(domain, "clock", offset="utc")
     _sub(domain, "on_poweroff", "destroy")
     _sub(domain, "on_reboot", "restart")
@@ -115,6 +126,50 @@ def with_media(xml: str, cdrom: DiskSpec) -> tuple[str, str] | None:
             disk.insert(list(disk).index(driver) + 1, ET.Element("source", file=cdrom.path))
         return ET.tostring(disk, encoding="unicode"), ET.tostring(domain, encoding="unicode")
     return None
+
+
+def dimm_xml(size_mib: int) -> str:
+    """A DIMM of `size_mib` MiB on guest NUMA node 0: the memory a running domain is grown by."""
+    memory = ET.Element("memory", model="dimm")
+    target = _sub(memory, "target")
+    _sub(target, "size", str(size_mib), unit="MiB")
+    _sub(target, "node", "0")
+    return ET.tostring(memory, encoding="unicode")
+
+
+def with_dimm(xml: str, size_mib: int) -> str:
+    """A domain's XML with one more DIMM of `size_mib` MiB, its total memory (<memory>, and
+    <currentMemory>: the balloon's target) grown by as much: what plugging it in leaves."""
+    domain = ET.fromstring(xml)
+    for tag in ("memory", "currentMemory"):
+        element = domain.find(tag)
+        if element is not None:
+            element.text, element.attrib = str(_mib(element) + size_mib), {"unit": "MiB"}
+    devices = domain.find("devices")
+    if devices is None:
+        devices = _sub(domain, "devices")
+    devices.append(ET.fromstring(dimm_xml(size_mib)))
+    return ET.tostring(domain, encoding="unicode")
+
+
+def _mib(element: ET.Element | None) -> int:
+    if element is None or not (element.text or "").strip():
+        return 0
+    return int(element.text.strip()) * _UNITS.get(element.get("unit", "KiB").lower(), 1) >> 20
+
+
+def size_from_xml(xml: str) -> DomainSize:
+    """A domain's DomainSize from its XML (libvirt's <memory> is the boot memory plus every DIMM)."""
+    domain = ET.fromstring(xml)
+    vcpu = domain.find("vcpu")
+    max_vcpus = int((vcpu.text or "1").strip()) if vcpu is not None else 1
+    vcpus = int(vcpu.get("current", max_vcpus)) if vcpu is not None else 1
+    memory = _mib(domain.find("memory"))
+    max_memory = domain.find("maxMemory")
+    return DomainSize(vcpus=vcpus, max_vcpus=max_vcpus, memory_mib=memory,
+                      max_memory_mib=_mib(max_memory) if max_memory is not None else memory,
+                      memory_slots=int(max_memory.get("slots", "0")) if max_memory is not None else 0,
+                      dimms=len(domain.findall("./devices/memory[@model='dimm']")))
 
 
 def _nic(devices: ET.Element, nic: NicSpec) -> None:

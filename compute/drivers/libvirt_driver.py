@@ -26,6 +26,7 @@ from compute.drivers.base import (
     ConsoleInfo,
     DhcpHost,
     DiskSpec,
+    DomainSize,
     DomainSpec,
     DomainState,
     DomainStatus,
@@ -47,6 +48,7 @@ from compute.drivers.domain_xml import (
     bridge_ports,
     console_from_xml,
     dhcp_host_xml,
+    dimm_xml,
     domain_networks,
     domain_xml,
     network_info_from_xml,
@@ -54,9 +56,11 @@ from compute.drivers.domain_xml import (
     pool_spec_from_xml,
     pool_xml,
     same_pool,
+    size_from_xml,
     volume_info_from_xml,
     volume_is_file,
     volume_xml,
+    with_dimm,
     with_media,
 )
 from compute.drivers.kvm_probe import MARKER, firmware_image, probe_domain_xml
@@ -582,9 +586,14 @@ class LibvirtDriver(HypervisorDriver):
         with self._errors("list storage pools"):
             result = []
             for pool in self.conn.listAllStoragePools(0):
-                spec = pool_spec_from_xml(pool.XMLDesc(0))
-                if spec is not None:
-                    result.append(PoolInfo(spec=spec, active=bool(pool.isActive()), autostart=bool(pool.autostart())))
+                try:
+                    spec = pool_spec_from_xml(pool.XMLDesc(0))
+                    if spec is not None:
+                        result.append(PoolInfo(spec=spec, active=bool(pool.isActive()),
+                                               autostart=bool(pool.autostart())))
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:  # vanished while listing
+                        raise
             return sorted(result, key=lambda p: p.spec.name)
 
     # --- volumes --------------------------------------------------------------------------------
@@ -1036,6 +1045,57 @@ class LibvirtDriver(HypervisorDriver):
                 if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT or not self.is_simulator:
                     raise
                 self.conn.defineXML(whole)  # the test driver: its definition models the result
+
+    def _size(self, domain: libvirt.virDomain) -> DomainSize:
+        # the test driver changes no running domain's memory: its definition models the result
+        return size_from_xml(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE if self.is_simulator else 0))
+
+    def domain_size(self, name: str) -> DomainSize:
+        with self._errors(f"read the size of virtual machine {name}"):
+            return self._size(self._domain(name))
+
+    def scale_domain(self, name: str, vcpus: int, memory_mib: int) -> DomainSize:
+        action = f"scale virtual machine {name} to {vcpus} vCPUs and {memory_mib} MiB"
+        with self._errors(action):
+            domain = self._domain(name)
+            if not domain.isActive():
+                raise DriverError(f"Cannot {action} on {self.uri}: it is not running")
+            size = self._size(domain)
+            if vcpus < size.vcpus or memory_mib < size.memory_mib:
+                raise DriverError(f"Cannot {action} on {self.uri}: it has {size.vcpus} vCPUs and {size.memory_mib} "
+                                  f"MiB; a running virtual machine only grows")
+            room = []
+            if vcpus > size.max_vcpus:
+                room.append(f"{size.max_vcpus} vCPUs")
+            if memory_mib > size.max_memory_mib:
+                room.append(f"{size.max_memory_mib} MiB")
+            if room:
+                raise DriverError(f"Cannot {action} on {self.uri}: it was defined to grow to at most "
+                                  f"{' and '.join(room)}; stop and start it with room to grow")
+            flags = libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_AFFECT_CONFIG
+            if vcpus > size.vcpus:
+                domain.setVcpusFlags(vcpus, flags)
+            if memory_mib > size.memory_mib:
+                try:
+                    self._plug_memory(domain, memory_mib - size.memory_mib, flags)
+                except libvirt.libvirtError:
+                    if vcpus > size.vcpus:
+                        try:  # as it was: a guest that has not onlined the new vCPUs lets them go
+                            domain.setVcpusFlags(size.vcpus, flags)
+                        except libvirt.libvirtError:
+                            pass
+                    raise
+            return self._size(domain)
+
+    def _plug_memory(self, domain: libvirt.virDomain, size_mib: int, flags: int) -> None:
+        dimm = dimm_xml(size_mib)
+        try:
+            domain.attachDeviceFlags(dimm, flags)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT or not self.is_simulator:
+                raise
+            # the test driver has no device hot-plug: its definition models the result
+            self.conn.defineXML(with_dimm(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), size_mib))
 
     def domain_console(self, name: str) -> ConsoleInfo:
         if self.is_simulator:

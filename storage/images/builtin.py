@@ -20,7 +20,8 @@ The initramfs is the whole system: busybox init, auto-login root shells on tty1 
 kernel modules a QEMU/KVM guest needs (virtio, IDE, CD-ROM, ISO9660, FAT; loaded in dependency order
 computed here from each module's .modinfo, since the package ships no modules.dep), DHCP on eth0,
 and a config drive reader (label config-2: OpenStack's openstack/latest/meta_data.json; label cidata:
-NoCloud) that applies hostname, root password and SSH keys. The boot scripts are plain files under
+NoCloud) that applies hostname, root password and SSH keys; vCPUs and memory the host hot-plugs
+(scaleVirtualMachine) come online at once. The boot scripts are plain files under
 initramfs/ beside this module. When the guest is ready it prints one line on its serial console:
 
     NUBO-TINY-LINUX READY hostname=<name> ip=<IPv4|none> config=<config-2|cidata|none>
@@ -89,8 +90,9 @@ DISK_SIZE = 64 << 20
 PARTITION_START_SECTOR = 2048  # 1 MiB: the usual alignment
 VOLUME_ID = "4e55424f"  # "NUBO": FAT serial number and MBR disk signature, so builds are comparable
 # Serial last: /dev/console is the serial port. cryptomgr.notests: the crypto self-tests cost about
-# 1.5 s of a 5 s boot under software emulation.
-CMDLINE = "console=tty0 console=ttyS0,115200n8 quiet cryptomgr.notests"
+# 1.5 s of a 5 s boot under software emulation. memhp_default_state=online: memory the host
+# hot-plugs (scaleVirtualMachine) is used at once (vCPUs are brought online by lib/nubo/hotplug).
+CMDLINE = "console=tty0 console=ttyS0,115200n8 quiet cryptomgr.notests memhp_default_state=online swiotlb=2048"
 
 # Build tools live in /usr/sbin and /sbin (mkfs.vfat, sfdisk), which a non-root PATH may lack.
 _PATH = os.pathsep.join(dict.fromkeys([*os.environ.get("PATH", "").split(os.pathsep),

@@ -8,10 +8,13 @@ import pytest
 from compute.drivers import DiskSpec, DomainSpec, DriverError, NicSpec, StoragePoolSpec, libvirt_uri
 from compute.drivers.domain_xml import (
     console_from_xml,
+    dimm_xml,
     domain_xml,
     pool_spec_from_xml,
     pool_xml,
     same_pool,
+    size_from_xml,
+    with_dimm,
     with_media,
 )
 
@@ -39,6 +42,7 @@ def test_domain_xml_from_spec() -> None:
     assert root.find("os/type").attrib == {"arch": "x86_64", "machine": "pc"}
     assert root.find("os/boot") is None  # disks carry boot order
     assert root.find("cpu") is None  # no host-model/passthrough: they abort QEMU on nested hosts
+    assert root.find("maxMemory") is None and root.find("vcpu").attrib == {}  # no room to grow asked for
     disk, cdrom = root.findall("devices/disk")
     assert disk.find("source").get("file") == "/pool/root.qcow2" and disk.find("boot").get("order") == "1"
     assert disk.find("driver").get("type") == "qcow2"
@@ -111,6 +115,38 @@ def test_libvirt_uri_for_add_host_urls(url: str, uri: str) -> None:
 def test_libvirt_uri_rejects_what_is_not_a_host() -> None:
     with pytest.raises(DriverError, match="is not a host address"):
         libvirt_uri("ftp://x/y")
+
+
+def test_a_scalable_domain_is_defined_with_room_to_grow() -> None:
+    """CloudStack's KVM layout: <vcpu current=N>MAX</vcpu>, <maxMemory slots=16>, and the guest NUMA
+    cell DIMMs plug into, holding every possible vCPU and the boot memory."""
+    root = ET.fromstring(domain_xml(_spec(vcpus=1, memory_mib=128, max_vcpus=4, max_memory_mib=2048), "qemu"))
+    assert (root.findtext("vcpu"), root.find("vcpu").get("current")) == ("4", "1")
+    assert root.find("maxMemory").attrib == {"slots": "16", "unit": "MiB"} and root.findtext("maxMemory") == "2048"
+    assert root.findtext("memory") == "128"
+    assert root.find("cpu/numa/cell").attrib == {"id": "0", "cpus": "0-3", "memory": "128", "unit": "MiB"}
+    assert root.find("features/acpi") is not None  # QEMU plugs DIMMs through ACPI
+    size = size_from_xml(ET.tostring(root, encoding="unicode"))
+    assert (size.vcpus, size.max_vcpus, size.memory_mib, size.max_memory_mib) == (1, 4, 128, 2048)
+    assert (size.memory_slots, size.dimms) == (16, 0)
+    with pytest.raises(ValueError, match="below"):
+        _spec(vcpus=2, max_vcpus=1)
+    # no memory to grow by: no DIMM slots (QEMU refuses slots when maxmem equals the memory)
+    cpus_only = ET.fromstring(domain_xml(_spec(vcpus=1, memory_mib=128, max_vcpus=2, max_memory_mib=128), "qemu"))
+    assert cpus_only.find("maxMemory") is None and cpus_only.find("cpu") is None
+    assert (cpus_only.findtext("vcpu"), cpus_only.find("vcpu").get("current")) == ("2", "1")
+
+
+def test_a_dimm_and_what_plugging_it_leaves() -> None:
+    dimm = ET.fromstring(dimm_xml(256))
+    assert (dimm.tag, dimm.get("model")) == ("memory", "dimm")
+    assert (dimm.find("target/size").text, dimm.find("target/size").get("unit"), dimm.findtext("target/node")) == \
+        ("256", "MiB", "0")
+    # libvirt writes KiB: the size is read in any unit
+    plugged = with_dimm(domain_xml(_spec(memory_mib=128, max_vcpus=2, max_memory_mib=1024), "test")
+                        .replace('<memory unit="MiB">128</memory>', '<memory unit="KiB">131072</memory>'), 256)
+    size = size_from_xml(plugged)
+    assert (size.memory_mib, size.dimms, size.max_memory_mib) == (384, 1, 1024)
 
 
 def test_guest_network_xml_for_a_host_on_a_shared_segment() -> None:

@@ -34,7 +34,7 @@ from compute.drivers import (
     cpu_utilisation,
     get_driver,
 )
-from compute.drivers.domain_xml import volume_xml
+from compute.drivers.domain_xml import size_from_xml, volume_xml
 
 SIMULATOR = "test:///default"
 QEMU = "qemu:///system"
@@ -292,6 +292,53 @@ def test_change_media_of_a_cdrom_drive(driver: HypervisorDriver, name: Callable[
     driver.stop_domain(spec.name, force=True)
     driver.undefine_domain(spec.name)
     driver.delete_volume(pool, "x.iso")
+
+
+@pytest.mark.parametrize("driver", BOOT_URIS, indirect=True)
+def test_scale_a_running_domain_up(driver: HypervisorDriver, name: Callable[[str], str]) -> None:
+    """scaleVirtualMachine: a domain defined with room to grow gets vCPUs (hot-plugged) and memory (a
+    DIMM) while it runs, in the guest and in its definition; never down, never past its room; one
+    defined without room does not grow. The DIMM hot-plug needs QEMU: libvirt's test driver has no
+    device attach, so the Simulator's definition models it (and domain_size reads that)."""
+    import libvirt
+
+    spec = _tiny_domain(name("vm"), vcpus=1, memory_mib=32, max_vcpus=2, max_memory_mib=512)
+    driver.define_domain(spec)
+    with pytest.raises(DriverError, match="it is not running"):
+        driver.scale_domain(spec.name, 2, 32)
+    driver.start_domain(spec.name)
+    size = driver.domain_size(spec.name)
+    assert (size.vcpus, size.max_vcpus, size.memory_mib, size.max_memory_mib, size.dimms) == (1, 2, 32, 512, 0)
+
+    grown = driver.scale_domain(spec.name, 2, 160)
+    assert (grown.vcpus, grown.memory_mib, grown.dimms) == (2, 160, 1)
+    assert driver.domain_size(spec.name) == grown
+    domain = driver.conn.lookupByName(spec.name)
+    assert domain.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE) == 2  # the test driver's vCPUs change live too
+    defined = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)  # what a restart by libvirt keeps
+    assert size_from_xml(defined) == grown
+    assert ET.fromstring(defined).find("devices/memory[@model='dimm']/target/size").text in ("128", str(128 << 10))
+    if driver.uri == QEMU:  # the running guest has them: QEMU plugged a DIMM into a slot
+        live = ET.fromstring(domain.XMLDesc(0))
+        dimm = live.find("devices/memory[@model='dimm']")
+        assert dimm.find("address").get("type") == "dimm" and dimm.find("alias").get("name") == "dimm0"
+        assert int(live.findtext("memory")) == 160 << 10 and domain.info()[1] == 160 << 10
+
+    with pytest.raises(DriverError, match="only grows"):
+        driver.scale_domain(spec.name, 1, 160)
+    with pytest.raises(DriverError, match="at most 2 vCPUs; stop and start it"):
+        driver.scale_domain(spec.name, 3, 160)
+    with pytest.raises(DriverError, match="at most 512 MiB"):
+        driver.scale_domain(spec.name, 2, 1024)
+    assert driver.domain_size(spec.name) == grown  # a refusal changes nothing
+
+    fixed = _tiny_domain(name("fixed"))
+    driver.define_domain(fixed)
+    driver.start_domain(fixed.name)
+    with pytest.raises(DriverError, match="at most 1 vCPUs and 32 MiB"):
+        driver.scale_domain(fixed.name, 2, 64)
+    with pytest.raises(DriverNotFound):
+        driver.scale_domain(name("missing"), 2, 64)
 
 
 def test_unknown_domain_is_not_found(driver: HypervisorDriver) -> None:

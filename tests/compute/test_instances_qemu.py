@@ -6,6 +6,7 @@ built-in Tiny Linux ISO onto a blank disk: it boots from the CD (its marker says
 disk, and its ISO drive is emptied and filled again while it runs."""
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -108,6 +109,64 @@ def test_a_real_vm_boots_from_the_iso_with_its_blank_disk_and_goes_away_cleanly(
         assert row.instance_name not in {d.name for d in driver.list_domains()}
         left = {v.name for v in driver.list_volumes(kvm.pool.libvirt_name)}
         assert left == {iso_volume}, left  # the disk and the config drive are gone; the ISO's pool copy stays
+
+
+SIZE_REPORT = ("echo CPUS=$(cat /sys/devices/system/cpu/online) CPU1=$(cat /sys/devices/system/cpu/cpu1/online "
+               "2>/dev/null || echo absent) MEM=$(awk '/MemTotal/ {print $2}' /proc/meminfo)")
+SIZE_LINE = r"CPUS=([0-9,-]+) CPU1=(\w+) MEM=(\d+)"  # the echoed command line itself does not match
+
+
+def test_a_running_vm_scaled_up_sees_its_new_vcpu_and_memory(api, kvm):
+    """scaleVirtualMachine on a real guest: QEMU hot-plugs a vCPU and a 128 MiB DIMM, the guest
+    brings both online (the image's hotplug helper and memhp_default_state=online), and libvirt's
+    live XML, the API's answer and the guest agree."""
+    from compute.models import ServiceOffering
+    from storage.images.builtin import MIN_MEMORY_MIB
+
+    assert api("updateConfiguration", name="enable.dynamic.scale.vm", value="true",
+               zoneid=str(kvm.zone.uuid)).status == 200
+    assert api("updateTemplate", id=str(kvm.template.uuid), isdynamicallyscalable="true").status == 200
+    bigger = ServiceOffering.objects.create(name="Tiny x2", display_text="2 vCPU", cpu_number=2, cpu_speed=500,
+                                            memory=MIN_MEMORY_MIB + 128)
+    job = api.job(api("deployVirtualMachine", zoneid=str(kvm.zone.uuid), serviceofferingid=str(kvm.offering.uuid),
+                      templateid=str(kvm.template.uuid), name="grows"))
+    assert job["jobstatus"] == 1, job
+    vm = job["jobresult"]["virtualmachine"]
+    row = VirtualMachine.objects.get(uuid=vm["id"])
+    with get_driver(QEMU) as driver:
+        console = SerialConsole(driver, row.instance_name)
+        try:
+            marker = console.wait_for(r"NUBO-TINY-LINUX READY hostname=grows ", BOOT_TIMEOUT_S)
+            prompt = console.wait_for(r"root@grows:[^\r\n]*# ", 15, marker.end())
+            console.send(SIZE_REPORT + "\r")
+            before = console.wait_for(SIZE_LINE, 15, prompt.end())
+            assert before.group(1, 2) == (b"0", b"absent"), before.group(0)
+
+            scaled = api.job(api("scaleVirtualMachine", id=vm["id"], serviceofferingid=str(bigger.uuid)))
+            assert scaled["jobstatus"] == 1, scaled
+            answer = scaled["jobresult"]["virtualmachine"]
+            assert (answer["state"], answer["cpunumber"], answer["memory"]) == ("Running", 2, MIN_MEMORY_MIB + 128)
+            with get_driver(QEMU) as other:  # not the console's connection: its blocking stream holds it
+                live = ET.fromstring(other.conn.lookupByName(row.instance_name).XMLDesc(0))
+            assert live.find("vcpu").get("current", live.findtext("vcpu")) == "2"
+            assert int(live.findtext("memory")) == (MIN_MEMORY_MIB + 128) << 10  # KiB: the boot memory + the DIMM
+            assert live.find("devices/memory[@model='dimm']/target/size").text == str(128 << 10)
+            listed = api("listVirtualMachines", id=vm["id"]).inner["virtualmachine"][0]
+            assert (listed["cpunumber"], listed["memory"]) == (answer["cpunumber"], answer["memory"])
+
+            after = None
+            for _ in range(15):  # the guest brings them online within moments
+                mark = len(console.output)
+                console.send(SIZE_REPORT + "\r")
+                after = console.wait_for(SIZE_LINE, 15, mark)
+                if after.group(1) == b"0-1" and int(after.group(3)) > int(before.group(3)):
+                    break
+                time.sleep(1)
+            assert after.group(1, 2) == (b"0-1", b"1"), after.group(0)  # the new vCPU, online
+            assert int(after.group(3)) - int(before.group(3)) == 128 << 10, (before.group(0), after.group(0))
+        finally:
+            console.close()
+        assert api.job(api("destroyVirtualMachine", id=vm["id"], expunge="true"))["jobstatus"] == 1
 
 
 def test_the_hosts_dhcp_answers_only_the_vms_nubo_placed_there(api, kvm):

@@ -90,8 +90,8 @@ def test_change_the_offering_of_a_stopped_vm(sim, tenant_a, capture):
     assert 'id="instance-change-offering"' not in text(client.get(url(vm)))  # Running: not offered
     response = posted(client, capture, url(vm, "change-offering"), {"serviceofferingid": str(big.uuid)})
     assert response.status_code == 200
-    assert action_error(response) == ("VM web-1 must be Stopped to change its offering (live scaling is not "
-                                      "supported); it is Running")
+    assert action_error(response) == ("VM web-1 must be Stopped to change its offering; it is Running "
+                                      "(scaleVirtualMachine scales a running VM up where its zone allows it)")
     act(client, capture, vm, "stop")
     body = text(client.get(url(vm)))
     assert 'id="instance-change-offering"' in body and f'value="{big.uuid}"' in body
@@ -102,6 +102,50 @@ def test_change_the_offering_of_a_stopped_vm(sim, tenant_a, capture):
     assert (vm.service_offering_id, vm.cpu_number, vm.memory) == (big.pk, 2, 256)
     assert events(vm, "VM.UPGRADE") == ["VM web-1 now has offering Big (2 vCPU, 256 MiB)"]
     assert "VM web-1 now has offering Big." in page_text(client.get(url(vm)))
+
+
+def test_scale_up_a_running_vm_with_room_to_grow(sim, tenant_a, capture):
+    """Where enable.dynamic.scale.vm is on and its template is dynamically scalable, a running VM is
+    offered the larger offerings, and the form scales it up at once (scaleVirtualMachine's job)."""
+    from compute.drivers import get_driver
+    from portal import config
+
+    config.set_value("enable.dynamic.scale.vm", "true", scope="zone", scope_uuid=str(sim.zone.uuid))
+    Template.objects.filter(pk=sim.template.pk).update(dynamically_scalable=True)
+    big = ServiceOffering.objects.create(name="Big", display_text="big", cpu_number=2, cpu_speed=500, memory=256)
+    small = ServiceOffering.objects.create(name="Small", display_text="small", cpu_number=1, cpu_speed=500, memory=64)
+    odd = ServiceOffering.objects.create(name="Odd", display_text="odd", cpu_number=1, cpu_speed=500, memory=192)
+    with get_driver("test:///default") as host:  # held: the test driver forgets domains with its last connection
+        vm = deploy(tenant_a.user, sim, capture, "web-1")
+        client = logged_in(tenant_a.user)
+        body = text(client.get(url(vm)))
+        assert 'id="instance-change-offering"' in body and 'id="instance-scale-note"' in body
+        assert f'value="{big.uuid}"' in body and f'value="{small.uuid}"' not in body  # up only
+        assert f'value="{odd.uuid}"' not in body  # 64 MiB more: not a step a running guest can take
+        assert 'id="instance-reset-ssh-key"' not in body  # still for a stopped VM only
+        response = posted(client, capture, url(vm, "change-offering"), {"serviceofferingid": str(big.uuid)})
+        assert response.status_code == 302
+        vm.refresh_from_db()
+        assert (vm.state, vm.service_offering_id, vm.cpu_number, vm.memory) == ("Running", big.pk, 2, 256)
+        assert (host.domain_size(vm.instance_name).vcpus, host.domain_size(vm.instance_name).memory_mib) == (2, 256)
+        assert events(vm, "VM.SCALE") == ["VM web-1 scaled while running to offering Big (2 vCPU, 256 MiB)"]
+        assert "Scaling VM web-1 up" in page_text(client.get(url(vm)))
+        response = posted(client, capture, url(vm, "change-offering"), {"serviceofferingid": str(small.uuid)})
+        assert response.status_code == 302  # the job's refusal is on the page
+        assert "Only scaling up the vm is supported" in page_text(client.get(url(vm)))
+        vm.refresh_from_db()
+        assert vm.service_offering_id == big.pk
+        # a customized offering is offered with its sizes, the VM's by default
+        flex = ServiceOffering.objects.create(name="Flex", display_text="flex", customized=True)
+        body = text(client.get(url(vm)))
+        assert f'value="{flex.uuid}" data-custom="true"' in body and 'name="details[0].memory" value="256"' in body
+        response = posted(client, capture, url(vm, "change-offering"), {
+            "serviceofferingid": str(flex.uuid), "details[0].cpuNumber": "2", "details[0].cpuSpeed": "500",
+            "details[0].memory": "384"})
+        assert response.status_code == 302
+        vm.refresh_from_db()
+        assert (vm.service_offering_id, vm.cpu_number, vm.memory) == (flex.pk, 2, 384)
+        assert host.domain_size(vm.instance_name).memory_mib == 384
 
 
 def test_reset_the_password_shows_it_once(sim, tenant_a, capture):
