@@ -2,7 +2,8 @@
 
 /client/api answers API clients, not browsers' pages: it needs the session (API calls of a
 logged-in UI session, and `login`/`logout`), the authenticated user, CSRF's cookie handling (`login`
-rotates the token) and one read of each generation per request; not static files (WhiteNoise),
+rotates the token) and at most one read of each generation per request (none while the process
+holds a lease on it: portal.generation_push); not static files (WhiteNoise),
 slash redirects (CommonMiddleware: both spellings of the path are the endpoint; its Content-Length
 is set here), flash messages or
 X-Frame-Options (the API sets its own security headers, render.SECURITY_HEADERS). Going through
