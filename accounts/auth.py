@@ -131,7 +131,8 @@ class CallerCache:
     roles or role rules, made by any process, replaces the generation's token in Redis, so the
     next request anywhere reads its caller from the database again: a disabled or locked user or
     account, a deleted user, a regenerated key or a changed role holds from that request on. A
-    request whose caller is kept costs one Redis GET instead of a query; the rows are kept only
+    request whose caller is kept costs no query, and no Redis read while the process holds a lease
+    on the pushed generation (portal.generation_push; one GET otherwise); the rows are kept only
     when read outside a transaction (committed state), and nothing is kept without Redis. Each
     request gets new model instances built from the kept values, so what a request does to its
     caller object stays in that request."""

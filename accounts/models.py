@@ -77,10 +77,18 @@ class Domain(models.Model):
     @property
     def display_path(self) -> str:
         """CloudStack's response form: ROOT, ROOT/a, ROOT/a/b."""
-        return "ROOT" + self.path.rstrip("/") if self.path != "/" else "ROOT"
+        return domain_display_path(self.path)
+
+    # Properties response serializers may read from .values() rows: name -> (column, function).
+    VALUES_DERIVED = {"display_path": ("path", lambda path: domain_display_path(path))}
 
     def is_in_subtree_of(self, other: "Domain") -> bool:
         return self.path.startswith(other.path)
+
+
+def domain_display_path(path: str) -> str:
+    """A domain path ("/", "/a/b/") in CloudStack's response form: ROOT, ROOT/a/b."""
+    return "ROOT" + path.rstrip("/") if path != "/" else "ROOT"
 
 
 def tree_order(path_field: str = "path") -> Collate:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rest_framework import serializers as s
 
-from portal.api.responses import DateTime, ResponseSerializer, Uuid
+from portal.api.responses import DateTime, ResponseSerializer, Uuid, use_values
 
 
 class DomainResponse(ResponseSerializer):
@@ -32,6 +32,8 @@ class DomainResponse(ResponseSerializer):
 
 class UserResponse(ResponseSerializer):
     object_name = "user"
+    values_rows = True
+    values_methods = frozenset({"usersource", "is2faenabled"})
     id = Uuid(source="uuid", help_text="the user ID")
     username = s.CharField(help_text="the user name")
     firstname = s.CharField(help_text="the user firstname")
@@ -63,6 +65,7 @@ class UserResponse(ResponseSerializer):
 
 class AccountResponse(ResponseSerializer):
     object_name = "account"
+    values_rows = True  # listAccounts pages of 500 accounts and their users: from .values() rows
     id = Uuid(source="uuid", help_text="the id of the account")
     name = s.CharField(help_text="the name of the account")
     accounttype = s.IntegerField(source="type", help_text="account type (admin, domain-admin, user)")
@@ -91,6 +94,17 @@ class AccountResponse(ResponseSerializer):
             by_account[user.account_id].append(user)
         for row in rows:
             row.user_list = by_account[row.pk]
+
+    def prepare_values(self, rows):
+        from .models import User
+
+        users = self.fields["user"].child
+        by_account: dict[int, list] = {row["pk"]: [] for row in rows}
+        for user in User.objects.filter(account_id__in=list(by_account)).order_by("id").values(
+                "account_id", *use_values(users, User)):
+            by_account[user["account_id"]].append(user)
+        for row in rows:
+            row["user_list"] = by_account[row["pk"]]
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

@@ -9,8 +9,11 @@ Two kinds of freshness:
 - a generation (`Snapshot(loader, generation=ACCESS)`): a token in Redis, shared by every process
   on every machine, replaced by whoever changes the rows the snapshot is read from. A value is
   used only while the token it was read under is still the current one, so a change made by any
-  process is seen by every process on its very next read. Reading the token is one Redis GET;
-  `GenerationsMiddleware` makes that at most one per generation and request.
+  process is seen by every process on its very next read. A process answering requests learns the
+  token by push (portal.generation_push: a subscriber thread holding a lease, which every writer
+  waits for before its request returns), so a request costs no Redis read; without a healthy
+  subscription, and outside requests (jobs, commands), reading the token is one Redis GET, at most
+  one per generation and request under `GenerationsMiddleware`.
 
 Values kept against a generation are only kept when they were read outside a transaction: rows
 read inside one may be this transaction's own uncommitted changes, which a rollback would undo
@@ -28,6 +31,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Callable, Generic, TypeVar
+
+from . import generation_push as push
 
 T = TypeVar("T")
 _ALL: list = []
@@ -99,18 +104,24 @@ class Generation:
         _GENERATIONS.append(self)
 
     def key(self) -> str:
-        from django.conf import settings
-
-        # One namespace per database: two installations (or test runs) sharing a Redis do not
-        # have to agree on anything.
-        return f"nubo:generation:{self.name}:{settings.DATABASES['default']['NAME']}"
+        return f"nubo:generation:{self.name}:{namespace()}"
 
     def current(self) -> bytes | None:
-        """The current token, or None when Redis does not answer (then nothing may be trusted)."""
+        """The current token, or None when Redis does not answer (then nothing may be trusted).
+
+        Within a request: this process's pushed copy while its lease holds, else one GET."""
         key = self.key()
         tokens = _PER_REQUEST.get()
-        if tokens is not None and key in tokens:
-            return tokens[key]
+        if tokens is not None:
+            token = tokens.get(key, push.MISSING)
+            if token is not push.MISSING:
+                return token
+            holder = _holder()
+            if holder is not None:
+                token = holder.token(key)
+                if token is not push.MISSING:
+                    tokens[key] = token
+                    return token
         try:
             token = _get(key)
             if token is None:
@@ -128,41 +139,72 @@ class Generation:
         return token
 
     def bump(self) -> None:
-        """Replace the token now and again when the surrounding transaction commits.
+        """Replace the token now and again when the surrounding transaction commits, each time
+        telling the processes that hold a lease (portal.generation_push); once the change is
+        committed, wait until each of them has read the new token or lost its lease.
 
         Now: this transaction's own later reads miss, and a Redis that does not answer refuses the
         change (raised as an InternalError, which rolls the transaction back) rather than let other
         processes go on serving what it changed. After commit: a process that re-read the old rows
-        between the first bump and the commit is made to read them again."""
+        between the first bump and the commit is made to read them again, and this returns only
+        when no process can serve the old rows on its next request."""
         from django.db import transaction
 
         from portal.errors import InternalError
 
         try:
-            self._replace()
+            seq = self._replace()
         except Exception as exc:  # noqa: BLE001
             raise InternalError(f"The change was refused: Redis did not answer, so the other processes could not "
                                 f"be told about it ({exc.__class__.__name__}); try again when Redis runs") from exc
         if transaction.get_connection().in_atomic_block:
             transaction.on_commit(self._replace_after_commit)
+        else:  # already committed (autocommit): the holders must have it before the caller goes on
+            push.wait_for_holders(_redis(), namespace(), seq)
 
-    def _replace(self) -> None:
+    def _replace(self) -> int:
+        from django.conf import settings
+
         key = self.key()
-        _redis().set(key, secrets.token_hex(16))
+        seq = push.publish(_redis(), settings.REDIS_URL, namespace(), key, secrets.token_hex(16))
         tokens = _PER_REQUEST.get()
         if tokens is not None:
             tokens.pop(key, None)
+        return seq
 
     def _replace_after_commit(self) -> None:
         for attempt in range(3):
             try:
-                self._replace()
+                seq = self._replace()
+                push.wait_for_holders(_redis(), namespace(), seq)
                 return
             except Exception as exc:  # noqa: BLE001 - committed: all that is left is to say so
                 if attempt == 2:
                     log.error("generation %s: could not replace the token after commit (%s); other processes may "
                               "serve the old rows for up to their maximum age", self.name, exc.__class__.__name__)
                 time.sleep(0.05)
+
+
+def namespace() -> str:
+    """One namespace per database: two installations (or test runs) sharing a Redis do not have
+    to agree on anything."""
+    from django.conf import settings
+
+    return settings.DATABASES["default"]["NAME"]
+
+
+def _generation_keys() -> list[str]:
+    return [generation.key() for generation in _GENERATIONS]
+
+
+def _holder():
+    """This process's subscriber for the current Redis and namespace (started on first use), or
+    None when settings.NUBO_GENERATION_PUSH is off."""
+    from django.conf import settings
+
+    if not settings.NUBO_GENERATION_PUSH:
+        return None
+    return push.subscriber(settings.REDIS_URL, namespace(), _generation_keys)
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 Everything that differs between machines comes from the environment:
 DATABASE_URL (default: SQLite under var/), REDIS_URL (default redis://127.0.0.1:6379/0),
 NUBO_SECRET_KEY (default: a random key created once under var/), NUBO_DEBUG, NUBO_CONSOLE_BIND,
-NUBO_BEHIND_PROXY, NUBO_INSTANCE_NAME.
+NUBO_BEHIND_PROXY, NUBO_INSTANCE_NAME, NUBO_GENERATION_PUSH.
 """
 from __future__ import annotations
 
@@ -146,6 +146,9 @@ RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600},
 }
 NUBO_JOB_QUEUE = "default"
+# Web processes learn access changes by Redis pub/sub with leases (portal.generation_push) instead
+# of one Redis read per request; "0" turns that off (every request reads the token).
+NUBO_GENERATION_PUSH = os.environ.get("NUBO_GENERATION_PUSH", "1") != "0"
 # Tests run jobs in-process, synchronously, after the request's transaction commits.
 NUBO_JOBS_EAGER = os.environ.get("NUBO_JOBS_EAGER") == "1"
 

@@ -13,6 +13,7 @@ from portal.errors import MalformedParameter, ParamError
 from . import params as P
 from .registry import Command, ListParams
 from .render import list_body
+from .responses import use_values
 
 MAP_KEY_RE = re.compile(r"^([^\[\]]+)\[([^\[\]]*)\]\.(.+)$")
 CONTROL_CHARS_RE = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
@@ -119,6 +120,8 @@ def serialize(command_cls: type[Command], result: Any, caller, params: dict[str,
         if isinstance(result, QuerySet):
             offset, limit = page_window(params, command_cls.name)
             count = result.count()
+            if response.values_rows:
+                return list_body(response.object_name, _values_page(response, result, offset, limit, context), count)
             rows = list(result[offset: offset + limit] if limit is not None else result[offset:])
         else:
             rows = list(result)
@@ -132,6 +135,15 @@ def serialize(command_cls: type[Command], result: Any, caller, params: dict[str,
     if result is not None and not isinstance(result, dict):
         response.prepare([result])
     return {response.object_name: response(result, context=context).data}
+
+
+def _values_page(response, qs: QuerySet, offset: int, limit: int | None, context: dict) -> list[dict[str, Any]]:
+    """A list page rendered from `.values()` rows (ResponseSerializer.values_rows)."""
+    serializer = response(context=context)
+    rows = qs.prefetch_related(None).values("pk", *use_values(serializer, qs.model))
+    rows = list(rows[offset: offset + limit] if limit is not None else rows[offset:])
+    serializer.prepare_values(rows)
+    return [serializer.to_representation(row) for row in rows]
 
 
 def job_result(command_cls: type[Command], result: Any, caller, params: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import types
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -90,14 +91,27 @@ class ResponseSerializer(serializers.Serializer):
     Rendering walks a per-class plan of (name, accessor, converter) instead of DRF's generic
     machinery, which costs about ten times more per row on 500-row pages; the declared fields stay
     the one definition (listApis reads them too). Null fields are omitted, as CloudStack's
-    serializer does."""
+    serializer does.
+
+    `values_rows = True` lets list pages be rendered from `.values()` rows instead of model
+    instances (`use_values`): the same plan, each field read from the column its source names,
+    with the same converters, so the answer is byte for byte the same at a fraction of the cost
+    (no model instances, related objects or prefetch caches per row). Every field must then be
+    readable as a column: a concrete field through forward relations (`role.uuid`), a property a
+    model declares in VALUES_DERIVED (`domain.display_path`), a method field named in
+    `values_methods` (its method takes the row too), or a nested list that `prepare_values` fills."""
 
     object_name = "object"
+    values_rows = False
+    values_methods: frozenset[str] = frozenset()
 
     @classmethod
     def prepare(cls, rows: list) -> None:
         """Load what the rows of one page need beyond their own query, in a constant number of
         queries (e.g. an account's users). The dispatcher calls it for every page and object."""
+
+    def prepare_values(self, rows: list[dict[str, Any]]) -> None:
+        """`prepare` for `.values()` rows (each has its "pk"): add what nested lists need."""
 
     def for_root_admin(self) -> bool:
         """Is the answer for a root admin (who alone is shown hosts, pools and paths)?"""
@@ -136,6 +150,68 @@ class ResponseSerializer(serializers.Serializer):
 
 def _itself(instance: Any) -> Any:
     return instance
+
+
+class NotValuesRenderable(TypeError):
+    """A field of a `values_rows` serializer that no column can answer."""
+
+
+def _column(model, attrs: list[str]) -> tuple[str, Callable[[Any], Any] | None]:
+    """The `.values()` lookup for a field source (["role", "uuid"] -> "role__uuid") and, for a
+    property the model derives from one of its columns (VALUES_DERIVED), the function that turns
+    that column into it."""
+    path = []
+    for attr in attrs[:-1]:
+        field = model._meta.get_field(attr)
+        if not (field.many_to_one or field.one_to_one) or not field.concrete:
+            raise NotValuesRenderable(f"{model.__name__}.{attr} is not a forward relation")
+        path.append(attr)
+        model = field.related_model
+    last = attrs[-1]
+    derived = getattr(model, "VALUES_DERIVED", {}).get(last)
+    if derived is not None:
+        column, function = derived
+        return "__".join([*path, column]), function
+    try:
+        field = model._meta.get_field(last)
+    except Exception as exc:  # noqa: BLE001 - FieldDoesNotExist: a property or method
+        raise NotValuesRenderable(f"{model.__name__}.{last} is not a column (declare it in VALUES_DERIVED)") from exc
+    if field.is_relation and last != field.attname:
+        raise NotValuesRenderable(f"{model.__name__}.{last} is a related object, not a value")
+    return "__".join([*path, last]), None
+
+
+def use_values(serializer: ResponseSerializer, model) -> list[str]:
+    """Switch `serializer` (an instance) to rendering `.values()` rows of `model`; returns the
+    lookups the rows must carry. Raises NotValuesRenderable for a field no column answers."""
+    from rest_framework import serializers as drf
+
+    lookups: list[str] = []
+    plan: list = []
+    for name, field in serializer.fields.items():
+        if isinstance(field, drf.SerializerMethodField):
+            if name not in serializer.values_methods:
+                raise NotValuesRenderable(f"{type(serializer).__name__}.{name} is a method field not in values_methods")
+            plan.append((name, getattr(serializer, field.method_name), None))
+        elif isinstance(field, drf.ListSerializer):
+            child = field.child  # its rows come from prepare_values, under the field's source
+            plan.append((name, itemgetter(field.source),
+                         lambda value, child=child: [child.to_representation(item) for item in value]))
+        elif field.source == "*":
+            raise NotValuesRenderable(f"{type(serializer).__name__}.{name} renders the whole object")
+        else:
+            lookup, derive = _column(model, field.source_attrs)
+            if lookup not in lookups:
+                lookups.append(lookup)
+            if derive is None:
+                get = itemgetter(lookup)
+            else:
+                def get(row, lookup=lookup, derive=derive):
+                    value = row[lookup]
+                    return None if value is None else derive(value)
+            plan.append((name, get, _CONVERTERS.get(type(field), field.to_representation)))
+    serializer._nubo_plan = plan
+    return lookups
 
 
 # Fields whose to_representation of a value that is not None is a plain function of it.

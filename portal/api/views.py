@@ -58,6 +58,17 @@ def query_pairs(request: HttpRequest) -> list[tuple[str, str]]:
                                 "settings.DATA_UPLOAD_MAX_NUMBER_FIELDS.") from exc
 
 
+def command_name(raw: dict[str, str]) -> str:
+    return raw.get("command") or next((v for k, v in raw.items() if k.lower() == "command"), "")
+
+
+def needs_session(raw: dict[str, str]) -> bool:
+    """Does answering these parameters need the session and the logged-in user: `login`, `logout`
+    and calls proven by a session key? A signed call is answered from its signature alone (its
+    caller comes from the API key), so ApiEndpointMiddleware spares it the session chain."""
+    return command_name(raw) in AUTHENTICATORS or "signature" not in {k.lower() for k in raw}
+
+
 def response_format(raw: dict[str, str]) -> str:
     value = next((v for k, v in raw.items() if k.lower() == "response"), "xml")
     return "json" if value.lower() == "json" else "xml"
@@ -67,9 +78,11 @@ def response_format(raw: dict[str, str]) -> str:
 def api(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "POST"):
         return respond_error("errorresponse", 405, "The API accepts GET and POST only", None, "xml")
-    raw = first_values(request)
+    raw = getattr(request, "nubo_params", None)
+    if raw is None:
+        raw = first_values(request)
     fmt = response_format(raw)
-    name = raw.get("command") or next((v for k, v in raw.items() if k.lower() == "command"), "")
+    name = command_name(raw)
     command_cls = get_command(name)
     response_name = command_cls.get_response_name() if command_cls else "errorresponse"
     try:

@@ -1,7 +1,8 @@
 """Callers kept in process memory (accounts.auth.CALLERS) and role rules (accounts.access.ROLE_RULES)
 against the ACCESS generation in Redis: what a signed request costs once its caller is kept, and
 that every change to what authority is read from holds on the very next request — made through a
-service, a bulk update, another process, or rolled back.
+service, a bulk update, another process, or rolled back. (How the token reaches a process that
+holds a lease, and what happens when its subscription breaks: test_generation_push.py.)
 
 These tests commit (transactional_db), as production does: the cache keeps only rows read outside
 a transaction, so inside the usual per-test transaction it keeps nothing. They need Redis, as the
@@ -11,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from django.conf import settings
@@ -22,6 +24,7 @@ from accounts.access import ACCESS
 from accounts.choices import AccountState, UserState
 from accounts.models import Account, RolePermission, User
 from portal import cache
+from portal import generation_push as push
 from portal.errors import InternalError
 from tests.e2e.procs import REPO, database_url, subprocess_env
 from tests.factories import ApiClient, admin_user, make_account, make_domain
@@ -51,15 +54,38 @@ def kept(call: ApiClient) -> None:
     assert caller_queries(captured.captured_queries) == []
 
 
+def holder(timeout: float = 5.0) -> push.Subscriber:
+    """This process's generation subscriber (a request started it), once it trusts its copy."""
+    found = cache._holder()
+    deadline = time.monotonic() + timeout
+    while not found.trusted():
+        assert time.monotonic() < deadline, "the generation subscriber did not get its lease"
+        time.sleep(0.01)
+    return found
+
+
 # -- what the cache saves ----------------------------------------------------------------------------
-def test_a_kept_caller_costs_no_query_and_one_redis_read(as_tenant, monkeypatch):
+def test_a_kept_caller_costs_no_query_and_no_redis_read_while_the_lease_holds(as_tenant, monkeypatch):
     kept(as_tenant)
+    holder()
     reads = []
     real = cache._get
     monkeypatch.setattr(cache, "_get", lambda key: reads.append(key) or real(key))
     with CaptureQueriesContext(connection) as captured:
         assert as_tenant("listCapabilities").status == 200
     assert captured.captured_queries == []  # caller, role rules and settings all kept
+    assert reads == []  # the token was pushed to this process
+
+
+def test_without_push_a_kept_caller_costs_one_redis_read(as_tenant, monkeypatch, settings):
+    settings.NUBO_GENERATION_PUSH = False
+    kept(as_tenant)
+    reads = []
+    real = cache._get
+    monkeypatch.setattr(cache, "_get", lambda key: reads.append(key) or real(key))
+    with CaptureQueriesContext(connection) as captured:
+        assert as_tenant("listCapabilities").status == 200
+    assert captured.captured_queries == []
     assert reads == [ACCESS.key()]  # the caller and the role rules share one read per request
 
 
@@ -257,11 +283,24 @@ def test_without_redis_callers_are_read_every_time_and_changes_are_refused(clien
     assert call("listCapabilities").status == 200
 
 
-def test_a_fresh_redis_trusts_nothing_kept_before(client, tenant):
-    """A Redis that lost its data (restarted without persistence) must not revive old tokens."""
+@pytest.mark.parametrize("restarted", [True, False], ids=["restarted", "flushed"])
+def test_a_redis_that_lost_its_data_trusts_nothing_kept_before(client, tenant, restarted):
+    """A Redis that lost its data must not revive old tokens: restarted without persistence (its
+    connections drop: the subscriber notices at once) or flushed (its lease is gone: noticed at
+    its next renewal). Either way it subscribes anew and reads a fresh token."""
     call = ApiClient(client, tenant)
     kept(call)
-    cache._redis().delete(ACCESS.key())
+    found = holder()
+    sessions = found.sessions
+    names = push.Names(cache.namespace())
+    redis = cache._redis()
+    redis.delete(ACCESS.key(), names.seq, names.registry, *redis.keys(names.lease_prefix + "*"))
+    if restarted:
+        redis.execute_command("CLIENT", "KILL", "ID", found.connection_id)
+    deadline = time.monotonic() + push.RENEW_SECONDS + 5
+    while found.sessions == sessions:
+        assert time.monotonic() < deadline, "the subscriber did not notice"
+        time.sleep(0.01)
     with CaptureQueriesContext(connection) as captured:
         assert call("listCapabilities").status == 200
     assert caller_queries(captured.captured_queries) != []
