@@ -362,7 +362,10 @@ def main() -> int:
             base = loadgen.Result.merge(results[(name, "baseline")])
             label = labels[name]
             # listHosts is measured, not held to the ratio target (the issue asks for its latency).
-            ratio_target = None if name.startswith("listhosts_") else TARGET_RATIO
+            # A page with a plain-ORM view is held to the target against that view: its bare view
+            # serves captured bytes (Django's request handling alone, no database work), shown
+            # for information.
+            ratio_target = None if name.startswith("listhosts_") or (name, "orm") in results else TARGET_RATIO
             figures.append(figure(f"{label} throughput", round(ours.rps, 1), "req/s", round(base.rps, 1),
                                   base.rps / ours.rps if ours.rps else None, ratio_target,
                                   note="ratio = baseline req/s / our req/s"))
@@ -378,6 +381,9 @@ def main() -> int:
                                            f"p99 {alone.percentile(0.99) * 1000:.2f} ms"))
             if (name, "orm") in results:
                 orm = loadgen.Result.merge(results[(name, "orm")])
+                figures.append(figure(f"{label} throughput vs plain-ORM view", round(ours.rps, 1), "req/s",
+                                      round(orm.rps, 1), orm.rps / ours.rps if ours.rps else None, TARGET_RATIO,
+                                      note="ratio = plain-ORM view req/s / our req/s"))
                 mine, theirs = ours.percentile(0.5) * 1000, orm.percentile(0.5) * 1000
                 figures.append(figure(f"{label} latency p50 vs plain-ORM view", round(mine, 2), "ms",
                                       round(theirs, 2), mine / theirs if theirs else None, TARGET_RATIO,
